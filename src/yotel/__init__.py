@@ -1,0 +1,1 @@
+"""Yotel: telephony for voice AI."""
