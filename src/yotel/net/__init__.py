@@ -1,0 +1,1 @@
+"""Network safety shared by every subsystem that dials a tenant-supplied URL."""
