@@ -1,1 +1,1 @@
-"""api."""
+"""The REST API edge (FastAPI): `yotel.api.app.create_app(settings)`."""

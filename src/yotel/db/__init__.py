@@ -1,1 +1,1 @@
-"""db."""
+"""Storage: SQLAlchemy models, engine configuration, Alembic migrations."""

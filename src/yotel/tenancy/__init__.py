@@ -1,1 +1,1 @@
-"""tenancy."""
+"""Tenants, API keys, scopes and bearer authentication."""

@@ -1,0 +1,65 @@
+"""The FastAPI application factory: `create_app(settings)`.
+
+The lifespan builds the database engine and the counters once per app and closes them on
+shutdown; routes reach them through `app.state.runtime` (see `deps.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from yotel.api.errors import install_error_handlers
+from yotel.api.metrics import HttpMetrics
+from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
+from yotel.api.routes import health, tenant, voice_agents
+from yotel.api.runtime import CounterBackend, Runtime, counters_from_url
+from yotel.db.engine import Database
+from yotel.domain.secretbox import SecretBox
+from yotel.settings import Settings
+from yotel.tenancy.auth import Authenticator
+from yotel.voice_agents.service import VoiceAgentService
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, *, counters: CounterBackend | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The REST API. `counters` may be injected (tests); otherwise it is built from
+    `YOTEL_REDIS_URL` and owned (closed) by the app."""
+    database_url = settings.database().url
+    secret = settings.require_secret_key().get_secret_value()
+    allow_insecure = settings.url_policy().allow_insecure
+    redis_url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(database_url)
+        owned = counters is None
+        backend = counters_from_url(redis_url) if counters is None else counters
+        service = VoiceAgentService(db=db, box=SecretBox(secret), counters=backend,
+                                    allow_insecure_urls=allow_insecure)
+        app.state.runtime = Runtime(db=db, counters=backend, authenticator=Authenticator(db),
+                                    voice_agents=service, allow_insecure_urls=allow_insecure,
+                                    redis_configured=redis_url is not None)
+        try:
+            yield
+        finally:
+            if owned:
+                await backend.close()
+            await db.dispose()
+
+    app = FastAPI(title="Yotel", version="1", lifespan=lifespan,
+                  description="Telephony for voice AI: REST API (PRODUCT.md §3).")
+    metrics = HttpMetrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=max_body_bytes)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(voice_agents.router)
+    api.include_router(tenant.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

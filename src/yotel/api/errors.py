@@ -1,0 +1,104 @@
+"""The one place where errors become HTTP responses (PRODUCT.md §3 envelope):
+
+    {"ok": false, "error": {"type", "message", "request_id", "details": [...]}}
+
+plus `retry_after_s` and a `Retry-After` header on 429. Framework errors (request validation,
+unknown route, wrong method, unparseable body) are first translated into the `YotelError` tree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from yotel.domain.errors import (
+    AuthenticationError,
+    Conflict,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    ValidationError,
+    YotelError,
+    _RetryableError,
+)
+
+log = logging.getLogger("yotel.api")
+
+_BY_STATUS: dict[int, type[YotelError]] = {
+    400: ValidationError, 401: AuthenticationError, 403: PermissionDenied, 404: NotFound,
+    405: MethodNotAllowed, 409: Conflict, 413: ValidationError, 422: ValidationError,
+}
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def error_response(error: YotelError, request_id: str) -> JSONResponse:
+    body: dict[str, Any] = {"type": error.type, "message": error.message,
+                            "request_id": request_id, "details": list(error.details)}
+    if isinstance(error, _RetryableError):
+        body["retry_after_s"] = error.retry_after_s
+    headers = {**error.headers, "X-Request-Id": request_id}
+    return JSONResponse({"ok": False, "error": body}, status_code=error.status, headers=headers)
+
+
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors without `input`/`ctx`: never echo what the client sent (it may hold a
+    secret such as `auth_token`)."""
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))} for e in errors]
+
+
+def from_validation(exc: RequestValidationError) -> ValidationError:
+    details = validation_details(exc.errors())
+    if any(d["type"] == "json_invalid" for d in details):
+        return ValidationError("the request body is not valid JSON", details=details)
+    if not details:
+        return ValidationError()
+    where = ".".join(str(part) for part in details[0]["loc"])
+    message = str(details[0]["msg"])
+    return ValidationError(f"{where}: {message}" if where else message, details=details)
+
+
+def from_http_exception(exc: StarletteHTTPException) -> YotelError:
+    if isinstance(exc.__cause__, YotelError):  # e.g. the body limit, raised while reading
+        return exc.__cause__
+    kind = _BY_STATUS.get(exc.status_code, ServerError)
+    message: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404:
+        message = "no such route" if message in (None, "Not Found") else message
+    return kind(message)
+
+
+async def _on_yotel_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, YotelError)
+    if exc.status >= 500:
+        log.error("server error %s: %s", request_id_of(request), exc.message)
+    return error_response(exc, request_id_of(request))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(from_validation(exc), request_id_of(request))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    response = error_response(from_http_exception(exc), request_id_of(request))
+    for name, value in (exc.headers or {}).items():  # e.g. `Allow` on 405
+        response.headers.setdefault(name, value)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(YotelError, _on_yotel_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)

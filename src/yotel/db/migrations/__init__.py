@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `yotel db upgrade` works when installed."""

@@ -1,0 +1,147 @@
+"""Process configuration (PRODUCT.md §2): environment with the `YOTEL_` prefix, and a `.env` file.
+
+There is no module-level instance: the entry point (`yotel.cli`) builds one `Settings` with
+`load_settings()` and hands each component the small frozen value it needs (`DatabaseConfig`,
+`ApiConfig`, `UrlPolicy`, ...), never the whole object.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./yotel.db"
+DEFAULT_SUBPROTOCOLS = ("audio.drachtio.org", "audio.jambonz.org")
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    """Every knob of one `yotel serve` process. Field `x` is read from `YOTEL_X`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="YOTEL_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    sip_host: str = "127.0.0.1"
+    sip_port: int = Field(default=5060, ge=0, le=65535)
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65535)
+    rtp_port_max: int = Field(default=29999, ge=1024, le=65535)
+    outbound_trunk: str | None = None
+    # The FreeSWITCH-era variable wins when set: it names the one subprotocol the media node speaks.
+    audio_fork_subprotocols: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_SUBPROTOCOLS,
+        validation_alias=AliasChoices(
+            "MOD_AUDIO_FORK_SUBPROTOCOL_NAME", "YOTEL_AUDIO_FORK_SUBPROTOCOLS",
+            "audio_fork_subprotocols",
+        ),
+    )
+    recordings_dir: Path = Path("./recordings")
+    data_dir: Path = Path(".")
+    allow_insecure_urls: bool = False
+    secret_key: SecretStr | None = None
+
+    @field_validator("audio_fork_subprotocols", mode="before")
+    @classmethod
+    def _split_subprotocols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("redis_url", "public_url", "outbound_trunk", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def effective_public_url(self) -> str:
+        """`YOTEL_PUBLIC_URL`, else `http://<api host>:<api port>` (PRODUCT.md §2)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.api_host}:{self.api_port}"
+
+    def database(self) -> DatabaseConfig:
+        return DatabaseConfig(url=self.database_url)
+
+    def api(self) -> ApiConfig:
+        return ApiConfig(host=self.api_host, port=self.api_port,
+                         public_url=self.effective_public_url)
+
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(allow_insecure=self.allow_insecure_urls)
+
+    def media_node(self) -> MediaNodeConfig:
+        return MediaNodeConfig(subprotocols=self.audio_fork_subprotocols)
+
+    def require_secret_key(self) -> SecretStr:
+        if self.secret_key is None:
+            raise RuntimeError("secret key missing: build settings with load_settings()")
+        return self.secret_key
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str
+    port: int
+    public_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """Whether tenant URLs may be `ws://`/`http://` or point at local hosts (dev/tests only)."""
+
+    allow_insecure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MediaNodeConfig:
+    """What this media node offers the voice AI on the WebSocket upgrade (PRODUCT.md §6)."""
+
+    subprotocols: tuple[str, ...]
+
+
+def load_or_create_secret_key(data_dir: Path) -> SecretStr:
+    """Read `<data_dir>/secret_key`, creating it (0600, 256 random bits) on first run."""
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return SecretStr(key)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the process settings once (environment, `.env`, then `overrides`) and make sure a
+    secret key exists: `YOTEL_SECRET_KEY`, else one generated into the data dir."""
+    settings = Settings(**overrides)
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings
+    key = load_or_create_secret_key(settings.data_dir)
+    return settings.model_copy(update={"secret_key": key})
