@@ -7,7 +7,7 @@ shutdown; routes reach them through `app.state.runtime` (see `deps.py`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -36,20 +36,19 @@ def create_app(settings: Settings, *, counters: CounterBackend | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(database_url)
-        owned = counters is None
-        backend = counters_from_url(redis_url) if counters is None else counters
-        service = VoiceAgentService(db=db, box=SecretBox(secret), counters=backend,
-                                    allow_insecure_urls=allow_insecure)
-        app.state.runtime = Runtime(db=db, counters=backend, authenticator=Authenticator(db),
-                                    voice_agents=service, allow_insecure_urls=allow_insecure,
-                                    redis_configured=redis_url is not None)
-        try:
+        async with AsyncExitStack() as stack:
+            db = Database(database_url)
+            stack.push_async_callback(db.dispose)
+            backend = counters
+            if backend is None:  # ours to build and to close
+                backend = counters_from_url(redis_url)
+                stack.push_async_callback(backend.close)
+            service = VoiceAgentService(db=db, box=SecretBox(secret), counters=backend,
+                                        allow_insecure_urls=allow_insecure)
+            app.state.runtime = Runtime(
+                db=db, counters=backend, authenticator=Authenticator(db), voice_agents=service,
+                allow_insecure_urls=allow_insecure, redis_configured=redis_url is not None)
             yield
-        finally:
-            if owned:
-                await backend.close()
-            await db.dispose()
 
     app = FastAPI(title="Yotel", version="1", lifespan=lifespan,
                   description="Telephony for voice AI: REST API (PRODUCT.md §3).")

@@ -1,1 +1,1 @@
-"""cli."""
+"""The `yotel` command line (`yotel.cli.main:main`)."""

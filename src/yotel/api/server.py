@@ -1,0 +1,93 @@
+"""The REST API as a runnable component: uvicorn on a socket we bind ourselves (so port 0 gives
+an ephemeral port and bind errors surface as plain `OSError` before anything starts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+STARTUP_TIMEOUT_S = 15.0
+SHUTDOWN_TIMEOUT_S = 15.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """Signals belong to the process runner (`yotel serve`) or the test runner, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ApiServer:
+    """Start/stop uvicorn serving `app` on `host:port` inside the running event loop."""
+
+    name = "api"
+
+    def __init__(self, app: FastAPI, *, host: str, port: int, access_log: bool = False) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._access_log = access_log
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        if self._socket is None:
+            raise RuntimeError("server not started")
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        config = uvicorn.Config(self._app, lifespan="on", log_level="warning", loop="none",
+                                access_log=self._access_log, http="h11", ws="none")
+        self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._serve(self._server, sock), name="yotel-api")
+        await self._wait_started()
+
+    @staticmethod
+    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn would exit the process when the lifespan fails
+            raise RuntimeError("the API failed to start (see the log)") from exc
+
+    async def _wait_started(self) -> None:
+        assert self._server is not None and self._task is not None
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            while not self._server.started:
+                if self._task.done():
+                    self._task.result()  # raises the startup failure, if any
+                    raise RuntimeError("API server stopped during startup")
+                await asyncio.sleep(0.01)
+
+    async def wait(self) -> None:
+        """Return when the server has stopped (on its own or after `stop()`)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, timeout=SHUTDOWN_TIMEOUT_S)
+        if self._socket is not None:
+            self._socket.close()
