@@ -103,6 +103,23 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         asyncio.run(drop_scratch_database(configured, scratch))
 
 
+@pytest.fixture
+async def scratch_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty, unmigrated database of the configured backend, dropped afterwards (for tests
+    that change the schema itself, e.g. migration round trips)."""
+    configured = os.environ.get("YOTEL_TEST_DATABASE_URL")
+    if not configured or backend_name(configured) != "postgresql":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+        return
+    scratch = await create_scratch_database(configured)
+    if scratch is None:
+        pytest.skip("the PostgreSQL role may not create databases")
+    try:
+        yield scratch
+    finally:
+        await drop_scratch_database(configured, scratch)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str | None:
     return os.environ.get("YOTEL_TEST_REDIS_URL") or None
@@ -116,6 +133,13 @@ class _InProcessCounters:
 
     async def get(self, key: str) -> int:
         return self.values.get(key, 0)
+
+    async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
+        self.values[key] = self.values.get(key, 0) + amount
+        return self.values[key]
+
+    async def decr(self, key: str, amount: int = 1) -> int:
+        return await self.incr(key, -amount)
 
     async def close(self) -> None:
         self.values.clear()

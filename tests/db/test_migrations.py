@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from yotel.db import migrate
+from yotel.db.engine import Database
+
+TABLES = {"tenants", "api_keys", "voice_agents"}
+
+
+async def _tables(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        names = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    return names - {"alembic_version"}
+
+
+async def test_upgrade_downgrade_upgrade_and_models_match(scratch_database_url: str) -> None:
+    db = Database(scratch_database_url)
+    try:
+        assert await migrate.is_empty(db)
+        assert await migrate.current_revision(db) is None
+        await migrate.upgrade(db)
+        assert await migrate.current_revision(db) == migrate.head_revision()
+        assert await _tables(db) == TABLES
+        assert await migrate.schema_diff(db) == []
+        await migrate.downgrade(db, "base")
+        assert await migrate.current_revision(db) is None
+        assert await _tables(db) == set()
+        await migrate.upgrade(db)
+        assert await migrate.schema_diff(db) == []
+    finally:
+        await db.dispose()
+
+
+async def test_session_database_is_at_head(db: Database) -> None:
+    assert await migrate.current_revision(db) == migrate.head_revision()
+    assert await migrate.schema_diff(db) == []
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    # `yotel db upgrade` must work from an installed wheel, whatever the working directory.
+    assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
+    assert migrate.MIGRATIONS_DIR.parent.name == "db"
+    assert migrate.head_revision() == "0001"
