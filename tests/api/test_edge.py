@@ -53,6 +53,14 @@ async def test_wrong_types_are_400(http: httpx.AsyncClient, writer: dict[str, st
     assert error["details"] and all("input" not in d for d in error["details"])
 
 
+async def test_non_json_content_type_is_400(http: httpx.AsyncClient,
+                                            writer: dict[str, str]) -> None:
+    headers = {**writer, "Content-Type": "text/plain"}
+    error = _envelope(await http.post(BASE, headers=headers, content=b'{"name": "a"}'),
+                      400, "validation_error")
+    assert "JSON object" in error["message"]
+
+
 async def test_unknown_fields_are_400(http: httpx.AsyncClient, writer: dict[str, str]) -> None:
     error = _envelope(await http.post(BASE, headers=writer, json={**GOOD, "colour": "red"}),
                       400, "validation_error")

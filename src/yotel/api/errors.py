@@ -63,6 +63,9 @@ def from_validation(exc: RequestValidationError) -> ValidationError:
         return ValidationError("the request body is not valid JSON", details=details)
     if not details:
         return ValidationError()
+    if details[0]["loc"] == ["body"] and details[0]["type"] == "model_attributes_type":
+        return ValidationError("the request body must be a JSON object "
+                               "(Content-Type: application/json)", details=details)
     where = ".".join(str(part) for part in details[0]["loc"])
     message = str(details[0]["msg"])
     return ValidationError(f"{where}: {message}" if where else message, details=details)
