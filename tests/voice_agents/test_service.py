@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from yotel.db.models import VoiceAgent
-from yotel.domain.errors import Conflict, NotFound, ValidationError
+from yotel.domain.errors import Conflict, NotFound, ServerError, ValidationError
 from yotel.domain.ids import new_id
+from yotel.domain.secretbox import SecretBox
 from yotel.tenancy.tenants import create_tenant, update_tenant
 from yotel.voice_agents.schemas import VoiceAgentCreate, VoiceAgentUpdate
 from yotel.voice_agents.service import VoiceAgentService, active_key
@@ -30,9 +31,10 @@ async def test_create_defaults_and_sealed_token(service: VoiceAgentService) -> N
         100, "30min_with_refresh", "audio.drachtio.org")
     assert agent.audio.model_dump(mode="json") == {
         "encoding": "pcmu", "sample_rate": 8000, "frame_ms": 20}
-    assert agent.has_auth_token and agent.auth_token is not None
-    assert agent.auth_token.get_secret_value() == "tok-123"
-    assert "tok-123" not in repr(agent)
+    assert agent.has_auth_token
+    token = service.open_auth_token(agent)
+    assert token is not None and token.get_secret_value() == "tok-123"
+    assert "tok-123" not in repr(agent) and "tok-123" not in repr(token)
     async with service.db.read() as session:
         row = (await session.scalars(select(VoiceAgent).where(VoiceAgent.id == agent.id))).one()
     assert row.auth_token_sealed is not None and "tok-123" not in row.auth_token_sealed
@@ -99,3 +101,15 @@ async def test_delete_refused_while_in_use(service: VoiceAgentService) -> None:
     await service.delete(tenant, busy.id)
     with pytest.raises(NotFound):
         await service.get(tenant, busy.id)
+
+
+async def test_unopenable_token_fails_only_when_used(service: VoiceAgentService) -> None:
+    tenant = await _tenant(service)
+    agent = await service.create(tenant, _spec(auth_token="t"))
+    rotated = VoiceAgentService(db=service.db, box=SecretBox("another-secret"),
+                                counters=service.counters, allow_insecure_urls=False)
+    again = await rotated.get(tenant, agent.id)  # reads never decrypt
+    assert again.has_auth_token
+    with pytest.raises(ServerError):
+        rotated.open_auth_token(again)
+    assert service.open_auth_token(await service.create(tenant, _spec())) is None

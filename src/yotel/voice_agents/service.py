@@ -7,6 +7,7 @@ ever opened for the media engine (`VoiceAgentRecord.auth_token`), never for an A
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
 from yotel.db.models import Tenant, VoiceAgent
-from yotel.domain.errors import Conflict, NotFound
+from yotel.domain.errors import Conflict, NotFound, ServerError
 from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.secretbox import SecretBox
 from yotel.domain.urls import check_ws_url
 from yotel.voice_agents.schemas import AudioConfig, VoiceAgentCreate, VoiceAgentUpdate
+
+log = logging.getLogger(__name__)
 
 
 class ActiveCallCounter(Protocol):
@@ -47,7 +50,9 @@ class VoiceAgentRecord:
     tenant_id: str
     name: str
     ws_url: str
-    auth_token: SecretStr | None
+    # Still sealed: opened only by `VoiceAgentService.open_auth_token`, when a call needs it, so a
+    # listing never decrypts (and a rotated secret key never breaks reads).
+    auth_token_sealed: str | None = field(repr=False)
     audio: AudioConfig
     max_concurrent: int
     token_lifetime: str
@@ -57,7 +62,7 @@ class VoiceAgentRecord:
 
     @property
     def has_auth_token(self) -> bool:
-        return self.auth_token is not None
+        return self.auth_token_sealed is not None
 
 
 @dataclass(slots=True)
@@ -130,11 +135,21 @@ class VoiceAgentService:
     async def active_calls(self, agent_id: str) -> int:
         return max(0, await self.counters.get(active_key(agent_id)))
 
+    def open_auth_token(self, agent: VoiceAgentRecord) -> SecretStr | None:
+        """The Bearer token to send on the WebSocket upgrade (PRODUCT.md §6.1), if any."""
+        if agent.auth_token_sealed is None:
+            return None
+        try:
+            return SecretStr(self.box.open(agent.auth_token_sealed))
+        except ValueError as exc:
+            log.error("voice agent %s: auth_token cannot be decrypted (was the secret key "
+                      "changed?)", agent.id)
+            raise ServerError("the voice agent's auth_token cannot be decrypted") from exc
+
     def to_record(self, row: VoiceAgent) -> VoiceAgentRecord:
-        token = row.auth_token_sealed
         return VoiceAgentRecord(
             id=row.id, tenant_id=row.tenant_id, name=row.name, ws_url=row.ws_url,
-            auth_token=SecretStr(self.box.open(token)) if token is not None else None,
+            auth_token_sealed=row.auth_token_sealed,
             audio=AudioConfig.model_validate(row.audio), max_concurrent=row.max_concurrent,
             token_lifetime=row.token_lifetime, subprotocol=row.subprotocol,
             created_at=row.created_at, updated_at=row.updated_at)
