@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         ),
     )
     recordings_dir: Path = Path("./recordings")
-    data_dir: Path = Path(".")
+    data_dir: Path = Path("./data")
     allow_insecure_urls: bool = False
     secret_key: SecretStr | None = None
 

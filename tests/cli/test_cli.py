@@ -93,7 +93,7 @@ async def test_console_script_on_a_fresh_sqlite_database(tmp_path: Path) -> None
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, err.decode()
     assert set(json.loads(out)) == {"id"}
-    assert (tmp_path / "secret_key").exists()  # generated into the data dir on first run
+    assert (tmp_path / "data" / "secret_key").exists()  # generated on first run
 
 
 def _counters_available() -> bool:

@@ -27,6 +27,7 @@ def test_defaults_match_the_contract() -> None:
     assert (s.rtp_port_min, s.rtp_port_max) == (20000, 29999)
     assert s.audio_fork_subprotocols == ("audio.drachtio.org", "audio.jambonz.org")
     assert s.recordings_dir == Path("./recordings") and s.allow_insecure_urls is False
+    assert s.data_dir == Path("./data")
     assert s.effective_public_url == "http://127.0.0.1:8080"
     assert s.secret_key is None
 
