@@ -152,3 +152,16 @@ async def test_readyz_fails_when_database_is_down(
         await server.stop()
     _envelope(response, 503, "server_error")
     assert health.status_code == 200
+
+
+async def test_port_in_use_fails_start_cleanly(make_settings: Callable[..., Settings],
+                                               counters: Any) -> None:
+    first = ApiServer(create_app(make_settings(), counters=counters), host="127.0.0.1", port=0)
+    await first.start()
+    try:
+        second = ApiServer(create_app(make_settings(), counters=counters), host="127.0.0.1",
+                           port=first.port)
+        with pytest.raises(OSError):
+            await second.start()
+    finally:
+        await first.stop()
