@@ -1,0 +1,48 @@
+"""`pip install yotel` (no extras) is the SDK alone: nothing server-side is imported or needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_MODULES = ["fastapi", "sqlalchemy", "uvicorn", "alembic", "asyncpg", "aiosqlite", "redis",
+                  "numpy", "miniaudio", "starlette", "pydantic_settings"]
+
+CHECK = f"""
+import sys, yotel
+from yotel import Yotel, AsyncYotel
+Yotel(api_key="yt_live_x").close()
+loaded = [m for m in {SERVER_MODULES!r} if m in sys.modules]
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_import_yotel_loads_no_server_module() -> None:
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.slow
+def test_fresh_venv_without_extras_has_only_the_sdk(tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)],
+                             capture_output=True, text=True, timeout=400, check=False)
+    assert install.returncode == 0, install.stderr[-2000:]
+    out = subprocess.run([str(python), "-c", CHECK], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    missing = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; "
+         "print([m for m in ('fastapi','sqlalchemy','uvicorn','asyncpg') if u.find_spec(m)])"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert missing.stdout.strip() == "[]"
