@@ -7,7 +7,7 @@ Backends come from the environment (docs/architecture.md, "Tests"):
   given one (so every session starts from an empty schema and concurrent sessions never share
   tables); when the role may not create databases, the given database's `public` schema is
   emptied instead.
-- `YOTEL_TEST_REDIS_URL`, else in-process counters.
+- `YOTEL_TEST_REDIS_URL`, else in-process counters (`yotel.counters`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from yotel.api.runtime import CounterBackend, counters_from_url
+from yotel.counters import Counters, counters_from_url
 from yotel.db import migrate
 from yotel.db.engine import Database, backend_name
 from yotel.settings import Settings
@@ -125,33 +125,11 @@ def redis_url() -> str | None:
     return os.environ.get("YOTEL_TEST_REDIS_URL") or None
 
 
-class _InProcessCounters:
-    """Stand-in until `yotel.counters.counters_from_url` lands (only what the API reads)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, int] = {}
-
-    async def get(self, key: str) -> int:
-        return self.values.get(key, 0)
-
-    async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
-        self.values[key] = self.values.get(key, 0) + amount
-        return self.values[key]
-
-    async def decr(self, key: str, amount: int = 1) -> int:
-        return await self.incr(key, -amount)
-
-    async def close(self) -> None:
-        self.values.clear()
-
-
 @pytest.fixture
-async def counters(redis_url: str | None) -> AsyncIterator[CounterBackend]:
-    """The counters the API server under test uses (Redis when `YOTEL_TEST_REDIS_URL` is set)."""
-    try:
-        backend = counters_from_url(redis_url)
-    except RuntimeError:
-        backend = _InProcessCounters()
+async def counters(redis_url: str | None) -> AsyncIterator[Counters]:
+    """The counters the API server under test uses (Redis when `YOTEL_TEST_REDIS_URL` is set);
+    shared with the test so it can fake live calls."""
+    backend = counters_from_url(redis_url)
     try:
         yield backend
     finally:
@@ -216,7 +194,7 @@ def make_tenant_key(db: Database) -> TenantKeyFactory:
 
 @pytest.fixture
 async def api_url(make_settings: Callable[..., Settings],
-                  counters: CounterBackend) -> AsyncIterator[str]:
+                  counters: Counters) -> AsyncIterator[str]:
     """Base URL of a real API server (default test settings) on an ephemeral port."""
     async with running_server(make_settings(), counters=counters) as url:
         yield url

@@ -11,6 +11,7 @@ import pytest
 from yotel.api.app import create_app
 from yotel.api.server import ApiServer
 from yotel.settings import Settings
+from yotel.testing.server import running_server
 
 BASE = "/api/v1/voice-agents"
 GOOD = {"name": "a", "ws_url": "wss://ai.example.com/ws"}
@@ -165,3 +166,16 @@ async def test_port_in_use_fails_start_cleanly(make_settings: Callable[..., Sett
             await second.start()
     finally:
         await first.stop()
+
+
+async def test_unreachable_redis_is_503_not_500(make_settings: Callable[..., Settings],
+                                                make_tenant_key: Any) -> None:
+    tk = await make_tenant_key("voice_agents:write")
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0")
+    async with (running_server(settings) as url, httpx.AsyncClient(base_url=url) as client):
+        ready = await client.get("/readyz")
+        created = await client.post(BASE, headers=tk.headers, json=GOOD)
+        agent = await client.get(f"{BASE}/{created.json()['id']}", headers=tk.headers)
+    _envelope(ready, 503, "server_error")
+    assert created.status_code == 201  # a new agent has no live calls to read
+    _envelope(agent, 503, "server_error")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import json
 import os
 import signal
@@ -96,11 +95,6 @@ async def test_console_script_on_a_fresh_sqlite_database(tmp_path: Path) -> None
     assert (tmp_path / "data" / "secret_key").exists()  # generated on first run
 
 
-def _counters_available() -> bool:
-    return hasattr(importlib.import_module("yotel.counters"), "counters_from_url")
-
-
-@pytest.mark.skipif(not _counters_available(), reason="yotel.counters not merged yet")
 async def test_serve_starts_answers_and_stops_on_sigint(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("YOTEL_")},
            "YOTEL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",

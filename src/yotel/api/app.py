@@ -15,7 +15,8 @@ from yotel.api.errors import install_error_handlers
 from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
 from yotel.api.routes import health, tenant, voice_agents
-from yotel.api.runtime import CounterBackend, Runtime, counters_from_url
+from yotel.api.runtime import Runtime
+from yotel.counters import Counters, counters_from_url
 from yotel.db.engine import Database
 from yotel.domain.secretbox import SecretBox
 from yotel.settings import Settings
@@ -25,7 +26,7 @@ from yotel.voice_agents.service import VoiceAgentService
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, counters: CounterBackend | None = None,
+def create_app(settings: Settings, *, counters: Counters | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The REST API. `counters` may be injected (tests); otherwise it is built from
     `YOTEL_REDIS_URL` and owned (closed) by the app."""

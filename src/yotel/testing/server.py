@@ -10,14 +10,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from yotel.api.app import create_app
-from yotel.api.runtime import CounterBackend
 from yotel.api.server import ApiServer
+from yotel.counters import Counters
 from yotel.settings import Settings
 
 
 @contextlib.asynccontextmanager
 async def running_server(settings: Settings, *,
-                         counters: CounterBackend | None = None) -> AsyncIterator[str]:
+                         counters: Counters | None = None) -> AsyncIterator[str]:
     """Serve `create_app(settings)` until the block exits; yield its base URL
     (`http://127.0.0.1:<port>`). Settings must carry a secret key (`load_settings` makes one).
     `counters` may be shared with the test (e.g. to fake live calls); by default the app builds

@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yotel.counters import CountersUnavailableError
 from yotel.db.engine import Database
 from yotel.db.models import Tenant, VoiceAgent
-from yotel.domain.errors import Conflict, NotFound, ServerError
+from yotel.domain.errors import Conflict, NotFound, ServerError, ServiceUnavailable
 from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.secretbox import SecretBox
 from yotel.domain.urls import check_ws_url
@@ -133,7 +134,10 @@ class VoiceAgentService:
             await session.delete(row)
 
     async def active_calls(self, agent_id: str) -> int:
-        return max(0, await self.counters.get(active_key(agent_id)))
+        try:
+            return max(0, await self.counters.get(active_key(agent_id)))
+        except CountersUnavailableError as exc:
+            raise ServiceUnavailable("the counters store is unavailable") from exc
 
     def open_auth_token(self, agent: VoiceAgentRecord) -> SecretStr | None:
         """The Bearer token to send on the WebSocket upgrade (PRODUCT.md §6.1), if any."""

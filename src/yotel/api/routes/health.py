@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from yotel.api.deps import RuntimeDep
 from yotel.api.metrics import CONTENT_TYPE, HttpMetrics
+from yotel.counters import CountersUnavailableError
 from yotel.domain.errors import ServiceUnavailable
 
 router = APIRouter(tags=["operations"])
@@ -33,7 +34,7 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object]:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S):
                 await runtime.counters.get("readyz:probe")
-        except Exception as exc:  # any redis/client failure means "not ready"
+        except (CountersUnavailableError, TimeoutError) as exc:
             raise ServiceUnavailable("redis is not ready") from exc
         checks["redis"] = "ok"
     else:
