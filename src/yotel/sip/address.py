@@ -1,0 +1,117 @@
+"""SIP URIs and name-addr values (RFC 3261 §19.1, §20.10, §25.1). No I/O."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class SipUri:
+    user: str | None
+    host: str
+    port: int | None = None
+    params: tuple[tuple[str, str | None], ...] = ()
+    scheme: str = "sip"
+
+    @classmethod
+    def parse(cls, text: str) -> SipUri:
+        text = text.strip()
+        scheme, sep, rest = text.partition(":")
+        if not sep or scheme.lower() not in ("sip", "sips"):
+            raise ValueError(f"not a SIP URI: {text[:60]!r}")
+        rest = rest.split("?", 1)[0]
+        hostport, *raw_params = rest.split(";")
+        user, at, hostpart = hostport.rpartition("@")
+        host, port = _split_hostport(hostpart)
+        params = tuple(_param(p) for p in raw_params if p)
+        return cls(user if at else None, host, port, params, scheme.lower())
+
+    def param(self, name: str) -> str | None:
+        return next((v or "" for k, v in self.params if k == name.lower()), None)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host.strip("[]"), self.port or 5060
+
+    def with_user(self, user: str | None) -> SipUri:
+        return replace(self, user=user)
+
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in self.params)
+        return f"{self.scheme}:{user}{self.host}{port}{params}"
+
+
+def _split_hostport(text: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"bad IPv6 host {text!r}")
+        host, rest = text[: end + 1], text[end + 1:]
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = text.partition(":")
+    if not host:
+        raise ValueError("SIP URI has no host")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ValueError(f"bad port {port_text!r}")
+    return host, int(port_text) if port_text else None
+
+
+def _param(text: str) -> tuple[str, str | None]:
+    key, sep, value = text.partition("=")
+    return key.strip().lower(), value.strip() if sep else None
+
+
+@dataclass(frozen=True)
+class NameAddr:
+    """`"Display" <sip:uri>;tag=x` as used in From, To, Contact, Route."""
+
+    uri: SipUri
+    display: str | None = None
+    params: tuple[tuple[str, str | None], ...] = field(default=())
+
+    @classmethod
+    def parse(cls, text: str) -> NameAddr:
+        text = text.strip()
+        lt = text.find("<")
+        if lt >= 0:
+            gt = text.find(">", lt)
+            if gt < 0:
+                raise ValueError(f"unterminated <uri> in {text[:60]!r}")
+            display = text[:lt].strip().strip('"') or None
+            uri, tail = SipUri.parse(text[lt + 1:gt]), text[gt + 1:]
+        else:
+            # Without brackets, ';' params belong to the header, not the URI (§20.10).
+            bare, _, tail = text.partition(";")
+            display, uri, tail = None, SipUri.parse(bare), ";" + tail if tail else ""
+        params = tuple(_param(p) for p in tail.split(";") if p.strip())
+        return cls(uri, display, params)
+
+    @property
+    def tag(self) -> str | None:
+        return next((v for k, v in self.params if k == "tag"), None)
+
+    def with_tag(self, tag: str) -> NameAddr:
+        rest = tuple((k, v) for k, v in self.params if k != "tag")
+        return replace(self, params=(*rest, ("tag", tag)))
+
+    def __str__(self) -> str:
+        display = f'"{self.display}" ' if self.display else ""
+        params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in self.params)
+        return f"{display}<{self.uri}>{params}"
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_branch() -> str:
+    # RFC 3261 §8.1.1.7: the magic cookie marks a branch unique across space and time.
+    return "z9hG4bK" + secrets.token_hex(10)
+
+
+def new_call_id(host: str) -> str:
+    return f"{secrets.token_hex(12)}@{host}"

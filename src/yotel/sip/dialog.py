@@ -1,0 +1,163 @@
+"""SIP dialogs (RFC 3261 §12): in-dialog requests (BYE, re-INVITE) both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from yotel.sip.address import NameAddr, SipUri, new_branch
+from yotel.sip.builder import make_request, make_response
+from yotel.sip.message import SipRequest, SipResponse
+
+Address = tuple[str, int]
+ReinviteHandler = Callable[[bytes | None], Awaitable[bytes]]
+
+
+class InviteFailed(Exception):  # noqa: N818 - reads as what happened to the INVITE
+    """An INVITE (initial or re-INVITE) ended with a failure status (or timed out)."""
+
+    def __init__(self, status: int, reason: str, response: SipResponse | None = None) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.response = response
+
+
+class DialogHost(Protocol):
+    """What a dialog needs from its user agent."""
+
+    @property
+    def contact(self) -> str: ...
+
+    def via(self, branch: str) -> str: ...
+
+    def send(self, data: bytes, address: Address) -> None: ...
+
+    async def request(self, request: SipRequest, address: Address) -> SipResponse: ...
+
+    async def respond_until_ack(self, dialog: Dialog, request: SipRequest,
+                                response: SipResponse, address: Address, *,
+                                already_sent: bool = False) -> SipRequest | None: ...
+
+    def forget_dialog(self, dialog: Dialog) -> None: ...
+
+
+@dataclass
+class DialogState:
+    call_id: str
+    local: NameAddr  # our From/To value, with our tag
+    remote: NameAddr  # theirs, with their tag
+    remote_target: SipUri
+    route_set: list[str]
+    local_cseq: int
+    remote_cseq: int
+    peer: Address  # where in-dialog requests go (first route or the target)
+
+
+class Dialog:
+    def __init__(self, host: DialogHost, state: DialogState, *, local_sdp: bytes | None,
+                 remote_sdp: bytes | None) -> None:
+        self._host = host
+        self.state = state
+        self.local_sdp = local_sdp
+        self.remote_sdp = remote_sdp
+        self.on_reinvite: ReinviteHandler | None = None
+        self.on_terminated: Callable[[str], None] | None = None
+        self.terminated = asyncio.Event()
+        self.end_reason: str | None = None
+        self._lock = asyncio.Lock()
+        self.ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on retransmits
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.state.call_id, self.state.local.tag or "", self.state.remote.tag or ""
+
+    @property
+    def call_id(self) -> str:
+        return self.state.call_id
+
+    def build(self, method: str, body: bytes = b"", *, cseq: int | None = None) -> SipRequest:
+        if cseq is None:
+            self.state.local_cseq += 1
+            cseq = self.state.local_cseq
+        return make_request(method, str(self.state.remote_target),
+                            via_value=self._host.via(new_branch()), from_=str(self.state.local),
+                            to=str(self.state.remote), call_id=self.state.call_id, cseq=cseq,
+                            contact=self._host.contact, body=body, routes=self.state.route_set)
+
+    def end(self, reason: str) -> None:
+        if self.terminated.is_set():
+            return
+        self.end_reason = reason
+        self.terminated.set()
+        self._host.forget_dialog(self)
+        if self.on_terminated is not None:
+            self.on_terminated(reason)
+
+    async def bye(self) -> None:
+        """Hang up: BYE, and the dialog ends whatever the answer (§15.1.1)."""
+        if self.terminated.is_set():
+            return
+        request = self.build("BYE")
+        self.end("local_bye")
+        # A timeout does not matter: the dialog is over for us anyway.
+        with contextlib.suppress(InviteFailed):
+            await self._host.request(request, self.state.peer)
+
+    async def reinvite(self, sdp: bytes) -> bytes:
+        """Send a re-INVITE (hold, resume, new media) and return the peer's answer."""
+        async with self._lock:
+            request = self.build("INVITE", sdp)
+            response = await self._host.request(request, self.state.peer)
+            if response.status >= 300:
+                raise InviteFailed(response.status, response.reason, response)
+            self._send_ack(request)
+            self.local_sdp = sdp
+            if response.body:
+                self.remote_sdp = response.body
+            return response.body
+
+    def _send_ack(self, invite: SipRequest) -> None:
+        ack = self.build("ACK", cseq=invite.cseq[0])
+        self.ack_wire = bytes(ack)
+        self._host.send(self.ack_wire, self.state.peer)
+
+    def resend_ack(self) -> None:
+        if self.ack_wire is not None:
+            self._host.send(self.ack_wire, self.state.peer)
+
+    async def handle_request(self, request: SipRequest, source: Address) -> SipResponse | None:
+        """An in-dialog request from the peer; returns the response to send (None: handled)."""
+        number, method = request.cseq
+        if method != "ACK" and number <= self.state.remote_cseq and method != "CANCEL":
+            return make_response(request, 500, "CSeq out of order")
+        if method != "ACK":
+            self.state.remote_cseq = number
+        if method == "BYE":
+            self.end("remote_bye")
+            return make_response(request, 200)
+        if method == "INVITE":
+            await self._answer_reinvite(request, source)
+            return None
+        if method in ("OPTIONS", "INFO", "UPDATE"):
+            return make_response(request, 200)
+        return make_response(request, 501)
+
+    async def _answer_reinvite(self, request: SipRequest, source: Address) -> None:
+        offer = request.body or None
+        try:
+            answer = (await self.on_reinvite(offer) if self.on_reinvite is not None
+                      else self.local_sdp or b"")
+        except ValueError:
+            self._host.send(bytes(make_response(request, 488)), source)
+            return
+        if offer:
+            self.remote_sdp = offer
+        self.local_sdp = answer
+        response = make_response(request, 200, contact=self._host.contact, body=answer)
+        ack = await self._host.respond_until_ack(self, request, response, source)
+        if ack is not None and ack.body:
+            self.remote_sdp = ack.body

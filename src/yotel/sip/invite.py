@@ -1,0 +1,255 @@
+"""The two sides of an initial INVITE: `OutgoingInvite` (UAC) and `IncomingInvite` (UAS)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from yotel.sip.address import NameAddr, SipUri, new_branch
+from yotel.sip.builder import make_request, make_response
+from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed
+from yotel.sip.digest import Challenge, DigestCredentials, authorization
+from yotel.sip.message import SipRequest, SipResponse
+from yotel.sip.transaction import ClientTransaction, ServerTransaction
+
+if TYPE_CHECKING:
+    from yotel.sip.ua import UserAgent
+
+ProvisionalCallback = Callable[[SipResponse], None]
+
+
+class OutgoingInvite:
+    """A call we place. `await wait_answer()` gives the dialog or raises `InviteFailed`."""
+
+    def __init__(self, ua: UserAgent, request: SipRequest, peer: Address,
+                 credentials: DigestCredentials | None,
+                 on_provisional: ProvisionalCallback | None) -> None:
+        self._ua = ua
+        self.request = request
+        self.peer = peer
+        self._credentials = credentials
+        self._on_provisional = on_provisional
+        self._authenticated = False
+        self._final: asyncio.Future[Dialog] = asyncio.get_running_loop().create_future()
+        self._transaction: ClientTransaction | None = None
+        self._provisional_seen = False
+        self._cancel_wanted = False
+        self.dialog: Dialog | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.request.call_id
+
+    def start(self) -> None:
+        self._transaction = self._ua.start_client(self.request, self.peer, self._on_response,
+                                                  self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self._fail(InviteFailed(408, "Request Timeout"))
+
+    def _fail(self, error: InviteFailed) -> None:
+        if not self._final.done():
+            self._final.set_exception(error)
+            self._final.exception()  # mark retrieved: a caller may never await it
+
+    def _on_response(self, response: SipResponse) -> None:
+        if response.status < 200:
+            self._provisional_seen = True
+            if self._cancel_wanted:
+                self._send_cancel()
+            if self._on_provisional is not None:
+                self._on_provisional(response)
+        elif response.status < 300:
+            self._answered(response)
+        elif response.status in (401, 407) and self._can_authenticate():
+            self._retry_with_auth(response)
+        else:
+            self._fail(InviteFailed(response.status, response.reason, response))
+
+    def _can_authenticate(self) -> bool:
+        return self._credentials is not None and not self._authenticated
+
+    def _retry_with_auth(self, response: SipResponse) -> None:
+        assert self._credentials is not None
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        try:
+            challenge = Challenge.parse(response.headers.get(header) or "")
+        except ValueError:
+            self._fail(InviteFailed(response.status, response.reason, response))
+            return
+        self._authenticated = True
+        request = self.request
+        headers = request.headers.copy()
+        headers.set("Via", self._ua.via(new_branch()))
+        headers.set("CSeq", f"{request.cseq[0] + 1} INVITE")  # §22.2: a new request, CSeq+1
+        answer_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        headers.set(answer_header, authorization(challenge, self._credentials, "INVITE",
+                                                 request.uri))
+        self.request = SipRequest(headers, request.body, "INVITE", request.uri)
+        self.start()
+
+    def _answered(self, response: SipResponse) -> None:
+        if self.dialog is not None:  # a retransmitted 2xx: ACK again (§13.2.2.4)
+            self.dialog.resend_ack()
+            return
+        dialog = self._ua.dialog_from_2xx(self.request, response, self.peer)
+        ack = dialog.build("ACK", cseq=self.request.cseq[0])
+        dialog.ack_wire = bytes(ack)
+        self._ua.send(dialog.ack_wire, dialog.state.peer)
+        self.dialog = dialog
+        if self._final.done():  # answered after we gave up (CANCEL crossed the 200): hang up
+            asyncio.get_running_loop().create_task(dialog.bye())
+            return
+        self._final.set_result(dialog)
+
+    async def wait_answer(self, timeout: float | None = None) -> Dialog:  # noqa: ASYNC109
+        """The dialog once answered. On `timeout`, CANCEL and raise InviteFailed(487)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._final), timeout)
+        except TimeoutError:
+            await self.cancel()
+            try:
+                return await asyncio.wait_for(asyncio.shield(self._final), 4.0)
+            except TimeoutError:
+                self._fail(InviteFailed(408, "No Answer"))
+                raise InviteFailed(408, "No Answer") from None
+
+    async def cancel(self) -> None:
+        """CANCEL before answer (§9.1): only once a provisional response came back."""
+        if self._final.done():
+            return
+        self._cancel_wanted = True
+        if self._provisional_seen:
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        request = self.request
+        headers = request.headers.copy()
+        for name in ("Content-Type", "Contact", "Authorization", "Proxy-Authorization"):
+            headers.remove(name)
+        headers.set("CSeq", f"{request.cseq[0]} CANCEL")
+        cancel = SipRequest(headers, b"", "CANCEL", request.uri)
+        self._cancel_wanted = False
+        self._ua.start_client(cancel, self.peer, lambda _r: None, lambda: None)
+
+
+class IncomingInvite:
+    """A call offered to us. Answer with `ringing()`, then `accept(sdp)` or `reject(code)`."""
+
+    def __init__(self, ua: UserAgent, request: SipRequest, source: Address,
+                 transaction: ServerTransaction, to_tag: str) -> None:
+        self._ua = ua
+        self.request = request
+        self.source = source
+        self._transaction = transaction
+        self.to_tag = to_tag
+        self.cancelled = asyncio.Event()
+        self.dialog: Dialog | None = None
+
+    @property
+    def offer(self) -> bytes | None:
+        return self.request.body or None
+
+    @property
+    def call_id(self) -> str:
+        return self.request.call_id
+
+    @property
+    def from_uri(self) -> SipUri:
+        return NameAddr.parse(self.request.require("From")).uri
+
+    @property
+    def to_uri(self) -> SipUri:
+        return SipUri.parse(self.request.uri)
+
+    def _respond(self, status: int, contact: str | None = None) -> None:
+        response = make_response(self.request, status, to_tag=self.to_tag,
+                                 contact=contact)
+        self._transaction.respond(response)
+
+    async def ringing(self) -> None:
+        if not self.cancelled.is_set():
+            self._respond(180, contact=self._ua.contact)
+
+    async def reject(self, status: int = 486) -> None:
+        if not self.cancelled.is_set():
+            self._respond(status)
+
+    async def accept(self, sdp: bytes) -> Dialog:
+        """200 OK with `sdp`, retransmitted until the ACK (§13.3.1.4). With an INVITE that had
+        no SDP, `sdp` is our offer and the ACK carries the answer (`dialog.remote_sdp`)."""
+        if self.cancelled.is_set():
+            raise InviteFailed(487, "Request Terminated")
+        dialog = self._ua.dialog_from_invite(self.request, self.to_tag, self.source,
+                                             local_sdp=sdp)
+        self.dialog = dialog
+        response = make_response(self.request, 200, to_tag=self.to_tag,
+                                 contact=self._ua.contact, body=sdp)
+        self._transaction.respond(response)  # the transaction ends; we retransmit below
+        ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
+                                               already_sent=True)
+        if ack is None:
+            await dialog.bye()
+            raise InviteFailed(408, "No ACK")
+        if ack.body:
+            dialog.remote_sdp = ack.body
+        return dialog
+
+    def on_cancel(self) -> bool:
+        """A CANCEL matched this INVITE: 487 unless already answered. True if cancelled."""
+        if self.dialog is not None or self.cancelled.is_set():
+            return False
+        self.cancelled.set()
+        self._respond(487)
+        return True
+
+
+def initial_invite(ua: UserAgent, uri: str, from_uri: str, to_uri: str, call_id: str,
+                   from_tag: str, sdp: bytes | None) -> SipRequest:
+    return make_request("INVITE", uri, via_value=ua.via(new_branch()),
+                        from_=f"<{from_uri}>;tag={from_tag}", to=f"<{to_uri}>", call_id=call_id,
+                        cseq=1, contact=ua.contact, body=sdp or b"",
+                        extra=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")])
+
+
+def dialog_state_uac(request: SipRequest, response: SipResponse, peer: Address) -> DialogState:
+    """§12.1.2: the UAC's view; route set is Record-Route reversed."""
+    contact = response.headers.get("Contact")
+    target = NameAddr.parse(contact).uri if contact else SipUri.parse(request.uri)
+    routes = list(reversed(response.headers.get_all("Record-Route")))
+    return DialogState(request.call_id, NameAddr.parse(request.require("From")),
+                       NameAddr.parse(response.require("To")), target, routes,
+                       request.cseq[0], 0, _peer_for(routes, target, peer))
+
+
+def dialog_state_uas(request: SipRequest, to_tag: str, source: Address) -> DialogState:
+    """§12.1.1: the UAS's view; route set is Record-Route as received."""
+    contact = request.headers.get("Contact")
+    target = NameAddr.parse(contact).uri if contact else NameAddr.parse(
+        request.require("From")).uri
+    routes = request.headers.get_all("Record-Route")
+    local = NameAddr.parse(request.require("To")).with_tag(to_tag)
+    return DialogState(request.call_id, local, NameAddr.parse(request.require("From")), target,
+                       routes, 0, request.cseq[0], _peer_for(routes, target, source,
+                                                              symmetric=True))
+
+
+def _peer_for(routes: list[str], target: SipUri, fallback: Address, *,
+              symmetric: bool = False) -> Address:
+    if routes:
+        return NameAddr.parse(routes[0]).uri.address
+    if symmetric:  # answer where the request came from: works behind NAT (cf. RFC 3581)
+        return fallback
+    host, port = target.address
+    return (host, port) if _is_ip(host) else fallback
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,236 @@
+"""SIP messages (RFC 3261 §7): parse from a datagram, serialize with `bytes(msg)`. No I/O.
+
+Header names are matched case-insensitively and compact forms are expanded (§7.3.3);
+comma-separated values of list headers are split into separate entries (§7.3.1) so `Via` and
+`Record-Route` can be walked one hop at a time. Folded lines are joined (§7.3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+SIP_VERSION = "SIP/2.0"
+
+COMPACT = {
+    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
+    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To", "v": "Via",
+    "o": "Event", "r": "Refer-To", "u": "Allow-Events", "x": "Session-Expires",
+}
+_CANONICAL = {n.lower(): n for n in (
+    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length",
+    "Content-Type", "Route", "Record-Route", "Allow", "Supported", "User-Agent", "Server",
+    "WWW-Authenticate", "Authorization", "Proxy-Authenticate", "Proxy-Authorization", "Accept",
+    "Expires", "Require", "Unsupported", "Reason", "Subject", "Event", "Retry-After",
+)}
+_CANONICAL["call-id"] = "Call-ID"
+_CANONICAL["cseq"] = "CSeq"
+# Headers whose value is a comma-separated list (RFC 3261 §7.3.1). The auth headers are not:
+# their parameters are separated by commas too.
+LIST_HEADERS = frozenset({"via", "route", "record-route", "contact", "allow", "supported",
+                          "require", "accept", "unsupported", "proxy-require"})
+
+METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK",
+                     "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
+
+
+class SipParseError(ValueError):
+    """The bytes are not a SIP message we can read."""
+
+
+def canonical(name: str) -> str:
+    low = name.strip().lower()
+    if low in COMPACT:
+        return COMPACT[low]
+    return _CANONICAL.get(low) or "-".join(p.capitalize() for p in low.split("-"))
+
+
+def split_list(value: str) -> list[str]:
+    """Split on commas outside quotes and angle brackets."""
+    parts: list[str] = []
+    depth, quoted, start = 0, False, 0
+    for i, ch in enumerate(value):
+        if ch == '"' and (i == 0 or value[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            depth += 1
+        elif not quoted and ch == ">":
+            depth = max(depth - 1, 0)
+        elif ch == "," and not quoted and depth == 0:
+            parts.append(value[start:i].strip())
+            start = i + 1
+    parts.append(value[start:].strip())
+    return [p for p in parts if p]
+
+
+@dataclass
+class Headers:
+    """Ordered headers; names stored canonical, one entry per list value."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = canonical(name)
+        return next((v for n, v in self.items if n == key), default)
+
+    def get_all(self, name: str) -> list[str]:
+        key = canonical(name)
+        return [v for n, v in self.items if n == key]
+
+    def add(self, name: str, value: str) -> None:
+        self.items.append((canonical(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        key = canonical(name)
+        self.remove(key)
+        self.items.append((key, value))
+
+    def remove(self, name: str) -> None:
+        key = canonical(name)
+        self.items = [(n, v) for n, v in self.items if n != key]
+
+    def prepend(self, name: str, value: str) -> None:
+        self.items.insert(0, (canonical(name), value))
+
+    def copy(self) -> Headers:
+        return Headers(list(self.items))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items)
+
+
+@dataclass
+class SipMessage:
+    headers: Headers
+    body: bytes
+
+    @property
+    def call_id(self) -> str:
+        return self.require("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        raw = self.require("CSeq").split()
+        if len(raw) != 2 or not raw[0].isdigit():
+            raise SipParseError(f"bad CSeq {self.require('CSeq')!r}")
+        return int(raw[0]), raw[1].upper()
+
+    def require(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise SipParseError(f"missing {name} header")
+        return value
+
+    def _head_and_body(self, first_line: str) -> bytes:
+        lines = [first_line]
+        lines += [f"{n}: {v}" for n, v in self.headers if n != "Content-Length"]
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+@dataclass
+class SipRequest(SipMessage):
+    method: str = "OPTIONS"
+    uri: str = ""
+
+    def __bytes__(self) -> bytes:
+        return self._head_and_body(f"{self.method} {self.uri} {SIP_VERSION}")
+
+    @property
+    def branch(self) -> str:
+        return via_param(self.require("Via"), "branch") or ""
+
+
+@dataclass
+class SipResponse(SipMessage):
+    status: int = 200
+    reason: str = "OK"
+
+    def __bytes__(self) -> bytes:
+        return self._head_and_body(f"{SIP_VERSION} {self.status} {self.reason}")
+
+    @property
+    def branch(self) -> str:
+        return via_param(self.require("Via"), "branch") or ""
+
+
+def via_param(via: str, name: str) -> str | None:
+    for part in via.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return value.strip() if value else ""
+    return None
+
+
+def _unfold(head: str) -> list[str]:
+    lines: list[str] = []
+    for line in head.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] += " " + line.strip()
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def _parse_headers(lines: Iterable[str]) -> Headers:
+    headers = Headers()
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise SipParseError(f"malformed header line {line[:60]!r}")
+        key = canonical(name)
+        value = value.strip()
+        values = split_list(value) if key.lower() in LIST_HEADERS and value != "*" else [value]
+        for v in values:
+            headers.items.append((key, v))
+    return headers
+
+
+def _split_head(data: bytes) -> tuple[str, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        index = data.find(sep)
+        if index >= 0:
+            head, body = data[:index], data[index + len(sep):]
+            break
+    else:
+        head, body = data, b""
+    try:
+        return head.decode("utf-8"), body
+    except UnicodeDecodeError as exc:
+        raise SipParseError("header section is not UTF-8") from exc
+
+
+def parse_message(data: bytes) -> SipRequest | SipResponse:
+    """Parse one SIP message from a UDP datagram; raise `SipParseError` if it is not one."""
+    head, body = _split_head(data.lstrip(b"\r\n"))
+    lines = _unfold(head)
+    if not lines:
+        raise SipParseError("empty message")
+    headers = _parse_headers(lines[1:])
+    body = _body(headers, body)
+    first = lines[0].split(" ", 2)
+    if len(first) == 3 and first[0] == SIP_VERSION:
+        if not (first[1].isdigit() and len(first[1]) == 3):
+            raise SipParseError(f"bad status line {lines[0][:60]!r}")
+        message: SipRequest | SipResponse = SipResponse(headers, body, int(first[1]), first[2])
+    elif len(first) == 3 and first[2] == SIP_VERSION and first[0].isalpha() and first[0].isupper():
+        message = SipRequest(headers, body, first[0], first[1])
+    else:
+        raise SipParseError(f"bad start line {lines[0][:60]!r}")
+    for name in ("Via", "Call-ID", "CSeq", "From", "To"):
+        message.require(name)
+    message.cseq  # noqa: B018 - validates the CSeq shape now, not at first use
+    return message
+
+
+def _body(headers: Headers, body: bytes) -> bytes:
+    # RFC 3261 §18.3: on UDP a missing Content-Length means the rest of the datagram.
+    raw = headers.get("Content-Length")
+    if raw is None:
+        return body
+    if not raw.strip().isdigit():
+        raise SipParseError(f"bad Content-Length {raw!r}")
+    length = int(raw)
+    if length > len(body):
+        raise SipParseError("Content-Length is larger than the datagram")
+    return body[:length]

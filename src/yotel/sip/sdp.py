@@ -1,0 +1,232 @@
+"""SDP (RFC 4566) and the offer/answer rules Yotel needs (RFC 3264): one audio stream, G.711
+PCMU/PCMA and telephone-event (RFC 4733). No I/O."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+
+PCMU, PCMA = "PCMU", "PCMA"
+STATIC_PT = {0: PCMU, 8: PCMA}
+PT_OF = {PCMU: 0, PCMA: 8}
+DEFAULT_DTMF_PT = 101
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_REVERSE = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
+            "inactive": "inactive"}
+_versions = itertools.count(int(time.time()))
+
+
+class SdpError(ValueError):
+    """Unreadable SDP, or no common codec."""
+
+
+@dataclass
+class MediaDescription:
+    port: int
+    payload_types: list[int]
+    rtpmap: dict[int, str] = field(default_factory=dict)  # pt -> "PCMU/8000"
+    fmtp: dict[int, str] = field(default_factory=dict)
+    direction: str = "sendrecv"
+    connection: str | None = None
+    ptime: int | None = None
+
+    def codec(self, pt: int) -> str | None:
+        name = self.rtpmap.get(pt)
+        return name.split("/")[0].upper() if name else STATIC_PT.get(pt)
+
+    def dtmf_pt(self) -> int | None:
+        return next((pt for pt in self.payload_types
+                     if (self.codec(pt) or "").lower() == "telephone-event"), None)
+
+
+@dataclass
+class SessionDescription:
+    origin_address: str
+    connection: str
+    media: MediaDescription
+    session_id: int = 0
+    version: int = 0
+    other_media: list[str] = field(default_factory=list)  # m= lines we refuse (port 0)
+
+    @property
+    def address(self) -> str:
+        return self.media.connection or self.connection
+
+    @property
+    def on_hold(self) -> bool:
+        return self.media.direction in ("sendonly", "inactive") or self.address == "0.0.0.0"
+
+    @classmethod
+    def parse(cls, data: bytes) -> SessionDescription:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SdpError("SDP is not UTF-8") from exc
+        return _parse(text)
+
+    def __bytes__(self) -> bytes:
+        m = self.media
+        lines = ["v=0", f"o=yotel {self.session_id} {self.version} IN IP4 {self.origin_address}",
+                 "s=yotel", f"c=IN IP4 {self.connection}", "t=0 0",
+                 f"m=audio {m.port} RTP/AVP {' '.join(map(str, m.payload_types))}"]
+        for pt in m.payload_types:
+            if pt in m.rtpmap:
+                lines.append(f"a=rtpmap:{pt} {m.rtpmap[pt]}")
+            if pt in m.fmtp:
+                lines.append(f"a=fmtp:{pt} {m.fmtp[pt]}")
+        lines += [f"a=ptime:{m.ptime or 20}", f"a={m.direction}"]
+        lines += [f"{other.split(' ', 2)[0]} 0 {other.split(' ', 2)[2]}"
+                  for other in self.other_media]
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _parse(text: str) -> SessionDescription:
+    session_c, origin = None, "0.0.0.0"
+    session_direction = "sendrecv"
+    audio: MediaDescription | None = None
+    others: list[str] = []
+    current: MediaDescription | None = None
+    ids = (0, 0)
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:]
+        if kind == "o":
+            parts = value.split()
+            if len(parts) >= 6:
+                origin = parts[5]
+                ids = (_int(parts[1]), _int(parts[2]))
+        elif kind == "c":
+            address = _connection(value)
+            if current is not None:
+                current.connection = address
+            elif audio is None and not others:
+                session_c = address
+        elif kind == "m":
+            current = None
+            fields = value.split()
+            if len(fields) < 4:
+                raise SdpError(f"bad m= line {value!r}")
+            if fields[0] == "audio" and audio is None and "RTP/AVP" in fields[2]:
+                audio = current = MediaDescription(_port(fields[1]),
+                                                   [_int(pt) for pt in fields[3:]])
+            else:
+                others.append(f"m={value}")
+        elif kind == "a":
+            _attribute(value, current, audio is None)
+            if audio is None and value in DIRECTIONS:
+                session_direction = value
+    if audio is None:
+        raise SdpError("no audio stream")
+    if audio.direction == "sendrecv" and session_direction != "sendrecv":
+        audio.direction = session_direction
+    connection = audio.connection or session_c
+    if connection is None:
+        raise SdpError("no c= line")
+    return SessionDescription(origin, connection, audio, ids[0], ids[1], others)
+
+
+def _attribute(value: str, media: MediaDescription | None, session_level: bool) -> None:
+    if media is None:
+        return
+    name, _, rest = value.partition(":")
+    if name in DIRECTIONS:
+        media.direction = name
+    elif name == "rtpmap":
+        pt, _, codec = rest.partition(" ")
+        media.rtpmap[_int(pt)] = codec.strip()
+    elif name == "fmtp":
+        pt, _, params = rest.partition(" ")
+        media.fmtp[_int(pt)] = params.strip()
+    elif name == "ptime":
+        media.ptime = _int(rest.strip())
+
+
+def _int(text: str) -> int:
+    if not text.isdigit():
+        raise SdpError(f"expected a number, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    port = _int(text.split("/")[0])
+    if port > 65535:
+        raise SdpError(f"bad port {text!r}")
+    return port
+
+
+def _connection(value: str) -> str:
+    parts = value.split()
+    if len(parts) < 3 or parts[0] != "IN":
+        raise SdpError(f"bad c= line {value!r}")
+    return parts[2].split("/")[0]
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What the engine needs from an offer/answer exchange to run RTP."""
+
+    codec: str  # PCMU or PCMA
+    payload_type: int
+    dtmf_pt: int | None
+    remote_address: str
+    remote_port: int
+    direction: str  # the remote side's direction
+
+    @property
+    def on_hold(self) -> bool:
+        return self.direction in ("sendonly", "inactive") or self.remote_address == "0.0.0.0"
+
+
+def build_offer(address: str, port: int, codecs: list[str], *, direction: str = "sendrecv",
+                dtmf_pt: int = DEFAULT_DTMF_PT, session_id: int | None = None
+                ) -> SessionDescription:
+    """An offer listing `codecs` (in preference order) then telephone-event."""
+    pts = [PT_OF[c] for c in codecs] + [dtmf_pt]
+    rtpmap = {PT_OF[c]: f"{c}/8000" for c in codecs} | {dtmf_pt: "telephone-event/8000"}
+    media = MediaDescription(port, pts, rtpmap, {dtmf_pt: "0-16"}, direction, None, 20)
+    sid = session_id if session_id is not None else next(_versions)
+    return SessionDescription(address, address, media, sid, next(_versions))
+
+
+def answer(offer: SessionDescription, address: str, port: int, preferences: list[str], *,
+           direction: str | None = None) -> tuple[SessionDescription, Negotiated]:
+    """Our answer to `offer` and the result; the first of `preferences` the offer carries wins.
+    Raises SdpError when there is no common codec (the caller answers 488)."""
+    offered = offer.media
+    chosen = next(((c, pt) for c in preferences for pt in offered.payload_types
+                   if offered.codec(pt) == c), None)
+    if chosen is None:
+        raise SdpError("no common codec")
+    codec, pt = chosen
+    dtmf = offered.dtmf_pt()
+    ours = direction or _REVERSE[offered.direction]
+    pts = [pt] + ([dtmf] if dtmf is not None else [])
+    rtpmap = {pt: f"{codec}/8000"} | ({dtmf: "telephone-event/8000"} if dtmf is not None else {})
+    fmtp = {dtmf: "0-16"} if dtmf is not None else {}
+    media = MediaDescription(port, pts, rtpmap, fmtp, ours, None, 20)
+    sdp = SessionDescription(address, address, media, next(_versions), next(_versions),
+                             offer.other_media)
+    return sdp, negotiated_from(offer, codec, pt, dtmf)
+
+
+def negotiated_from(remote: SessionDescription, codec: str, pt: int,
+                    dtmf_pt: int | None) -> Negotiated:
+    return Negotiated(codec, pt, dtmf_pt, remote.address, remote.media.port,
+                      remote.media.direction)
+
+
+def accept_answer(offer: SessionDescription, remote: SessionDescription) -> Negotiated:
+    """Read the peer's answer to our offer: the first codec it kept that we offered."""
+    for pt in remote.media.payload_types:
+        codec = remote.media.codec(pt)
+        if codec in PT_OF and pt in offer.media.payload_types:
+            return negotiated_from(remote, codec, pt, remote.media.dtmf_pt())
+    raise SdpError("answer has no codec we offered")
+
+
+def with_direction(sdp: SessionDescription, direction: str) -> SessionDescription:
+    """The same description, new version, another direction (hold/resume re-INVITEs)."""
+    return replace(sdp, media=replace(sdp.media, direction=direction), version=next(_versions))

@@ -1,0 +1,220 @@
+"""SIP transactions (RFC 3261 §17): retransmission and timeouts over an unreliable transport.
+
+Transactions do no I/O themselves: they are handed a `send(bytes)` function and a `Timers`
+object (the event loop's `call_later` in production, a manual clock in unit tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from yotel.sip.message import SipRequest, SipResponse
+
+
+@dataclass(frozen=True)
+class TimerConfig:
+    t1: float = 0.5  # RTT estimate (§17.1.1.1)
+    t2: float = 4.0  # max retransmit interval for non-INVITE requests and INVITE responses
+    t4: float = 5.0  # max time a message stays in the network
+
+    @property
+    def timeout(self) -> float:  # Timers B, F, H, J: 64*T1
+        return 64 * self.t1
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Timers(Protocol):
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable: ...
+
+
+class LoopTimers:
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+class State(enum.Enum):
+    CALLING = "calling"
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+Send = Callable[[bytes], None]
+
+
+class _Base:
+    def __init__(self, send: Send, timers: Timers, config: TimerConfig) -> None:
+        self._send = send
+        self._timers = timers
+        self.config = config
+        self.state = State.TRYING
+        self._handles: dict[str, Cancellable] = {}
+        self.on_terminated: Callable[[], None] = lambda: None
+
+    def _start(self, name: str, delay: float, callback: Callable[[], None]) -> None:
+        self._stop(name)
+        self._handles[name] = self._timers.call_later(delay, callback)
+
+    def _stop(self, name: str) -> None:
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def terminate(self) -> None:
+        if self.state is State.TERMINATED:
+            return
+        self.state = State.TERMINATED
+        for handle in self._handles.values():
+            handle.cancel()
+        self._handles.clear()
+        self.on_terminated()
+
+
+class ClientTransaction(_Base):
+    """INVITE (§17.1.1) or non-INVITE (§17.1.2) client transaction."""
+
+    def __init__(self, request: SipRequest, send: Send, timers: Timers, config: TimerConfig,
+                 on_response: Callable[[SipResponse], None],
+                 on_timeout: Callable[[], None]) -> None:
+        super().__init__(send, timers, config)
+        self.request = request
+        self.is_invite = request.method == "INVITE"
+        self._wire = bytes(request)
+        self._on_response = on_response
+        self._on_timeout = on_timeout
+        self._interval = config.t1
+        self._ack: bytes | None = None
+
+    def start(self) -> None:
+        self.state = State.CALLING if self.is_invite else State.TRYING
+        self._send(self._wire)
+        self._start("retransmit", self._interval, self._retransmit)  # Timer A / E
+        self._start("timeout", self.config.timeout, self._timed_out)  # Timer B / F
+
+    def _retransmit(self) -> None:
+        if self.state not in (State.CALLING, State.TRYING, State.PROCEEDING):
+            return
+        self._send(self._wire)
+        # §17.1.1.2 Timer A doubles; §17.1.2.2 Timer E doubles up to T2 (T2 once proceeding).
+        self._interval = self._interval * 2 if self.is_invite else min(self._interval * 2,
+                                                                       self.config.t2)
+        self._start("retransmit", self._interval, self._retransmit)
+
+    def _timed_out(self) -> None:
+        if self.state in (State.CALLING, State.TRYING, State.PROCEEDING):
+            self.terminate()
+            self._on_timeout()
+
+    def receive(self, response: SipResponse) -> None:
+        if self.state is State.TERMINATED:
+            return
+        if response.status < 200:
+            self._provisional(response)
+        elif self.state is State.COMPLETED:
+            if self._ack is not None:  # §17.1.1.2: a retransmitted final → ACK again
+                self._send(self._ack)
+        else:
+            self._final(response)
+
+    def _provisional(self, response: SipResponse) -> None:
+        if self.state in (State.CALLING, State.TRYING):
+            self.state = State.PROCEEDING
+            if self.is_invite:
+                self._stop("retransmit")
+                self._stop("timeout")  # §17.1.1.2: Timer B only guards CALLING
+            else:
+                self._interval = self.config.t2
+        if self.state is State.PROCEEDING:
+            self._on_response(response)
+
+    def _final(self, response: SipResponse) -> None:
+        self._stop("retransmit")
+        self._stop("timeout")
+        self._on_response(response)
+        if self.is_invite and response.status < 300:
+            self.terminate()  # the TU (dialog) acknowledges 2xx end to end
+        elif self.is_invite:
+            self._ack = bytes(non_2xx_ack(self.request, response))
+            self._send(self._ack)
+            self.state = State.COMPLETED
+            self._start("D", max(32.0, self.config.timeout), self.terminate)  # Timer D
+        else:
+            self.state = State.COMPLETED
+            self._start("K", self.config.t4, self.terminate)  # Timer K
+
+
+def non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """§17.1.1.3: the ACK for a non-2xx final is part of the INVITE transaction."""
+    headers = invite.headers.copy()
+    for name in ("Content-Type", "Contact", "Authorization", "Proxy-Authorization", "Require",
+                 "Supported", "Allow"):
+        headers.remove(name)
+    headers.remove("Via")
+    headers.prepend("Via", invite.require("Via"))
+    headers.set("To", response.require("To"))
+    headers.set("CSeq", f"{invite.cseq[0]} ACK")
+    return SipRequest(headers, b"", "ACK", invite.uri)
+
+
+class ServerTransaction(_Base):
+    """INVITE (§17.2.1) or non-INVITE (§17.2.2) server transaction."""
+
+    def __init__(self, request: SipRequest, send: Send, timers: Timers,
+                 config: TimerConfig, on_timeout: Callable[[], None] = lambda: None) -> None:
+        super().__init__(send, timers, config)
+        self.request = request
+        self.is_invite = request.method == "INVITE"
+        self.state = State.PROCEEDING if self.is_invite else State.TRYING
+        self.last_response: SipResponse | None = None
+        self._wire: bytes | None = None
+        self._interval = config.t1
+        self._on_timeout = on_timeout
+
+    def receive_retransmission(self) -> None:
+        if self._wire is not None and self.state in (State.PROCEEDING, State.COMPLETED):
+            self._send(self._wire)
+
+    def respond(self, response: SipResponse) -> None:
+        if self.state not in (State.TRYING, State.PROCEEDING):
+            return
+        self.last_response = response
+        self._wire = bytes(response)
+        self._send(self._wire)
+        if response.status < 200:
+            self.state = State.PROCEEDING
+        elif self.is_invite and response.status < 300:
+            self.terminate()  # the UA core retransmits 2xx until ACK (§13.3.1.4)
+        elif self.is_invite:
+            self.state = State.COMPLETED
+            self._start("G", self._interval, self._retransmit_final)  # Timer G
+            self._start("H", self.config.timeout, self._no_ack)  # Timer H
+        else:
+            self.state = State.COMPLETED
+            self._start("J", self.config.timeout, self.terminate)  # Timer J
+
+    def _retransmit_final(self) -> None:
+        if self.state is State.COMPLETED and self._wire is not None:
+            self._send(self._wire)
+            self._interval = min(self._interval * 2, self.config.t2)
+            self._start("G", self._interval, self._retransmit_final)
+
+    def _no_ack(self) -> None:
+        if self.state is State.COMPLETED:
+            self.terminate()
+            self._on_timeout()
+
+    def receive_ack(self) -> None:
+        if self.state is State.COMPLETED:
+            self.state = State.CONFIRMED
+            self._stop("G")
+            self._stop("H")
+            self._start("I", self.config.t4, self.terminate)  # Timer I

@@ -1,0 +1,366 @@
+"""The SIP user agent: one UDP socket, transactions, dialogs, and the INVITE entry points.
+
+Everything that arrives goes through `_on_datagram`: bad bytes are counted and dropped; a
+response goes to its client transaction (by Via branch and CSeq method, §17.1.3); a request
+goes to its server transaction, its dialog, or is new (§17.2.3, §12.2.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from yotel.sip.address import NameAddr, SipUri, new_call_id, new_tag
+from yotel.sip.builder import ALLOW, make_response, via
+from yotel.sip.dialog import Address, Dialog, InviteFailed
+from yotel.sip.digest import DigestCredentials
+from yotel.sip.invite import (
+    IncomingInvite,
+    OutgoingInvite,
+    ProvisionalCallback,
+    dialog_state_uac,
+    dialog_state_uas,
+    initial_invite,
+)
+from yotel.sip.message import (
+    METHODS,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    parse_message,
+)
+from yotel.sip.transaction import ClientTransaction, LoopTimers, ServerTransaction, TimerConfig
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+InviteHandler = Callable[[IncomingInvite], Awaitable[None]]
+
+
+@dataclass
+class SipStats:
+    received: int = 0
+    sent: int = 0
+    malformed_dropped: int = 0
+    stray_responses: int = 0
+    rejected_481: int = 0
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, ua: UserAgent) -> None:
+        self.ua = ua
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.ua._on_datagram(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("sip socket error: %s", exc)  # ICMP unreachable from a vanished peer
+
+
+class UserAgent:
+    def __init__(self, host: str = "127.0.0.1", port: int = 5060, *,
+                 on_invite: InviteHandler | None = None, timers: TimerConfig | None = None,
+                 advertised_host: str | None = None, user: str = "yotel") -> None:
+        self.host, self.port = host, port
+        self.advertised_host = advertised_host or host
+        self.on_invite = on_invite
+        self.timers = timers or TimerConfig()
+        self.user = user
+        self.stats = SipStats()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._clients: dict[tuple[str, str], ClientTransaction] = {}
+        self._servers: dict[tuple[str, str], ServerTransaction] = {}
+        self._invites: dict[str, IncomingInvite] = {}  # by INVITE branch, for CANCEL
+        self._dialogs: dict[tuple[str, str, str], Dialog] = {}
+        self._ack_waiters: dict[tuple[str, int], asyncio.Future[SipRequest]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_timers = LoopTimers()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
+                                                           local_addr=(self.host, self.port))
+        self._transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        for transaction in [*self._clients.values(), *self._servers.values()]:
+            transaction.terminate()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def __aenter__(self) -> UserAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def local_address(self) -> Address:
+        return self.host, self.port
+
+    @property
+    def contact(self) -> str:
+        return f"<sip:{self.user}@{self.advertised_host}:{self.port}>"
+
+    @property
+    def dialogs(self) -> list[Dialog]:
+        return list(self._dialogs.values())
+
+    def via(self, branch: str) -> str:
+        return via(self.advertised_host, self.port, branch)
+
+    def send(self, data: bytes, address: Address) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.sendto(data, address)
+            self.stats.sent += 1
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sip handler failed", exc_info=task.exception())
+
+    # -- transactions ----------------------------------------------------------------------
+    def start_client(self, request: SipRequest, peer: Address,
+                     on_response: Callable[[SipResponse], None],
+                     on_timeout: Callable[[], None]) -> ClientTransaction:
+        key = (request.branch, request.method)
+        transaction = ClientTransaction(request, lambda data: self.send(data, peer),
+                                        self._loop_timers, self.timers, on_response, on_timeout)
+        transaction.on_terminated = lambda: _forget(self._clients, key, transaction)
+        self._clients[key] = transaction
+        transaction.start()
+        return transaction
+
+    async def request(self, request: SipRequest, address: Address) -> SipResponse:
+        """Send a request in a client transaction; its final response (InviteFailed on
+        timeout)."""
+        final: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+
+        def on_response(response: SipResponse) -> None:
+            if response.status >= 200 and not final.done():
+                final.set_result(response)
+
+        def on_timeout() -> None:
+            if not final.done():
+                final.set_exception(InviteFailed(408, "Request Timeout"))
+
+        self.start_client(request, address, on_response, on_timeout)
+        return await final
+
+    def _server(self, request: SipRequest, source: Address) -> ServerTransaction:
+        key = (request.branch, request.method)
+        transaction = ServerTransaction(request, lambda data: self.send(data, source),
+                                        self._loop_timers, self.timers)
+        transaction.on_terminated = lambda: _forget(self._servers, key, transaction)
+        self._servers[key] = transaction
+        return transaction
+
+    async def respond_until_ack(self, dialog: Dialog, request: SipRequest,
+                                response: SipResponse, address: Address, *,
+                                already_sent: bool = False) -> SipRequest | None:
+        """§13.3.1.4: retransmit a 2xx to INVITE (T1 doubling up to T2) until the ACK
+        arrives or 64*T1 passes (then None)."""
+        key = (request.call_id, request.cseq[0])
+        waiter: asyncio.Future[SipRequest] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[key] = waiter
+        wire, interval = bytes(response), self.timers.t1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timers.timeout
+        try:
+            if not already_sent:
+                self.send(wire, address)
+            while loop.time() < deadline:
+                done, _ = await asyncio.wait({waiter}, timeout=interval)
+                if done:
+                    return waiter.result()
+                if dialog.terminated.is_set():
+                    return None
+                self.send(wire, address)
+                interval = min(interval * 2, self.timers.t2)
+            return None
+        finally:
+            self._ack_waiters.pop(key, None)
+
+    # -- dialogs ---------------------------------------------------------------------------
+    def dialog_from_2xx(self, request: SipRequest, response: SipResponse,
+                        peer: Address) -> Dialog:
+        dialog = Dialog(self, dialog_state_uac(request, response, peer), local_sdp=request.body,
+                        remote_sdp=response.body or None)
+        self._dialogs[dialog.key] = dialog
+        return dialog
+
+    def dialog_from_invite(self, request: SipRequest, to_tag: str, source: Address, *,
+                           local_sdp: bytes) -> Dialog:
+        dialog = Dialog(self, dialog_state_uas(request, to_tag, source), local_sdp=local_sdp,
+                        remote_sdp=request.body or None)
+        self._dialogs[dialog.key] = dialog
+        return dialog
+
+    def forget_dialog(self, dialog: Dialog) -> None:
+        self._dialogs.pop(dialog.key, None)
+
+    # -- outbound calls --------------------------------------------------------------------
+    async def invite(self, uri: str, *, from_uri: str, to_uri: str | None = None,
+                     sdp: bytes | None = None, credentials: DigestCredentials | None = None,
+                     on_provisional: ProvisionalCallback | None = None) -> OutgoingInvite:
+        target = SipUri.parse(uri)
+        peer = await _resolve(target)
+        request = initial_invite(self, uri, from_uri, to_uri or uri,
+                                 new_call_id(self.advertised_host), new_tag(), sdp)
+        outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional)
+        outgoing.start()
+        return outgoing
+
+    # -- inbound ---------------------------------------------------------------------------
+    def _on_datagram(self, data: bytes, source: Address) -> None:
+        self.stats.received += 1
+        if not data.strip():
+            return  # keep-alive CRLF (RFC 5626 §4.4.1)
+        try:
+            message = parse_message(data)
+            if isinstance(message, SipResponse):
+                self._on_response(message)
+            else:
+                self._on_request(message, source)
+        except (SipParseError, ValueError) as exc:
+            self.stats.malformed_dropped += 1
+            log.debug("dropped malformed SIP from %s: %s", source, exc)
+
+    def _on_response(self, response: SipResponse) -> None:
+        transaction = self._clients.get((response.branch, response.cseq[1]))
+        if transaction is not None:
+            transaction.receive(response)
+            return
+        if response.cseq[1] == "INVITE" and 200 <= response.status < 300:
+            local = NameAddr.parse(response.require("From")).tag or ""
+            remote = NameAddr.parse(response.require("To")).tag or ""
+            dialog = self._dialogs.get((response.call_id, local, remote))
+            if dialog is not None:
+                dialog.resend_ack()
+                return
+        self.stats.stray_responses += 1
+
+    def _on_request(self, request: SipRequest, source: Address) -> None:
+        if request.method == "ACK":
+            self._on_ack(request)
+            return
+        existing = self._servers.get((request.branch, request.method))
+        if existing is not None:
+            existing.receive_retransmission()
+            return
+        if request.method == "CANCEL":
+            self._on_cancel(request, source)
+            return
+        to_tag = NameAddr.parse(request.require("To")).tag
+        if to_tag:
+            self._in_dialog(request, source, to_tag)
+        elif request.method == "INVITE":
+            self._new_invite(request, source)
+        else:
+            self._out_of_dialog(request, source)
+
+    def _on_ack(self, ack: SipRequest) -> None:
+        waiter = self._ack_waiters.get((ack.call_id, ack.cseq[0]))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ack)
+            return
+        server = self._servers.get((ack.branch, "INVITE"))
+        if server is not None:
+            server.receive_ack()
+
+    def _on_cancel(self, cancel: SipRequest, source: Address) -> None:
+        server = self._server(cancel, source)
+        incoming = self._invites.get(cancel.branch)
+        if incoming is None:
+            self.stats.rejected_481 += 1
+            server.respond(make_response(cancel, 481))
+            return
+        server.respond(make_response(cancel, 200, to_tag=incoming.to_tag))
+        incoming.on_cancel()
+
+    def _in_dialog(self, request: SipRequest, source: Address, to_tag: str) -> None:
+        from_tag = NameAddr.parse(request.require("From")).tag or ""
+        dialog = self._dialogs.get((request.call_id, to_tag, from_tag))
+        server = self._server(request, source)
+        if dialog is None:
+            self.stats.rejected_481 += 1
+            server.respond(make_response(request, 481))
+            return
+        self.spawn(self._dialog_request(dialog, request, source, server))
+
+    async def _dialog_request(self, dialog: Dialog, request: SipRequest, source: Address,
+                              server: ServerTransaction) -> None:
+        response = await dialog.handle_request(request, source)
+        if response is not None:
+            server.respond(response)
+
+    def _new_invite(self, request: SipRequest, source: Address) -> None:
+        server = self._server(request, source)
+        server.respond(make_response(request, 100))  # §8.2.6.1: stop the caller's Timer A
+        to_tag = new_tag()
+        incoming = IncomingInvite(self, request, source, server, to_tag)
+        self._invites[request.branch] = incoming
+        if self.on_invite is None:
+            server.respond(make_response(request, 480, to_tag=to_tag))
+            return
+        self.spawn(self._run_invite_handler(incoming))
+
+    async def _run_invite_handler(self, incoming: IncomingInvite) -> None:
+        try:
+            assert self.on_invite is not None
+            await self.on_invite(incoming)
+        except Exception:
+            log.exception("invite handler failed")
+            if incoming.dialog is None:
+                await incoming.reject(500)
+        finally:
+            self._invites.pop(incoming.request.branch, None)
+
+    def _out_of_dialog(self, request: SipRequest, source: Address) -> None:
+        server = self._server(request, source)
+        method = request.method
+        if method == "OPTIONS":
+            server.respond(make_response(request, 200, to_tag=new_tag(), extra=[
+                ("Allow", ALLOW), ("Accept", "application/sdp")]))
+        elif method == "BYE":
+            self.stats.rejected_481 += 1
+            server.respond(make_response(request, 481))
+        elif method in METHODS:
+            server.respond(make_response(request, 405, extra=[("Allow", ALLOW)]))
+        else:
+            server.respond(make_response(request, 501, extra=[("Allow", ALLOW)]))
+
+
+def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) -> None:
+    if table.get(key) is item:
+        del table[key]
+
+
+async def _resolve(uri: SipUri) -> Address:
+    host, port = uri.address
+    try:
+        ipaddress.ip_address(host)
+        return host, port
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+        if not infos:
+            raise InviteFailed(503, f"cannot resolve {host}") from None
+        return str(infos[0][4][0]), port
