@@ -139,7 +139,8 @@ class ClientTransaction(_Base):
     def _final(self, response: SipResponse) -> None:
         self._stop("retransmit")
         self._stop("timeout")
-        self._on_response(response)
+        # Our own bookkeeping (and the ACK) goes first: the TU may react by sending a new
+        # request (a retry with credentials), which must follow the ACK on the wire.
         if self.is_invite and response.status < 300:
             self.terminate()  # the TU (dialog) acknowledges 2xx end to end
         elif self.is_invite:
@@ -150,6 +151,7 @@ class ClientTransaction(_Base):
         else:
             self.state = State.COMPLETED
             self._start("K", self.config.t4, self.terminate)  # Timer K
+        self._on_response(response)
 
 
 def non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
