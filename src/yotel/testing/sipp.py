@@ -82,7 +82,7 @@ async def start_sipp(*, scenario: str, remote: tuple[str, int] | None = None,
     media_port = media_port or free_udp_port(even=True)
     args = [binary, "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", str(calls),
             "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-max_recv_loops",
-            "1000", "-trace_err"]
+            "1000"]
     args += ["-sn", scenario] if scenario in ("uas", "uac") else ["-sf",
                                                                    str(scenario_path(scenario))]
     if rtp_echo:

@@ -1,0 +1,95 @@
+"""RTP packets (RFC 3550 §5.1). No I/O.
+
+`RtpPacket.parse` is the complete reader (CSRC, extension, padding); `read_header` is the hot-path
+reader the media socket uses, returning plain values without building an object.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+HEADER = struct.Struct("!BBHII")
+RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §6)
+
+
+class RtpError(ValueError):
+    """Not an RTP packet."""
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    payload_type: int
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+    marker: bool = False
+    csrc: tuple[int, ...] = ()
+    extension: tuple[int, bytes] | None = None  # (profile, data)
+
+    @classmethod
+    def parse(cls, data: bytes) -> RtpPacket:
+        if len(data) < 12:
+            raise RtpError("shorter than an RTP header")
+        b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
+        if b0 >> 6 != 2:
+            raise RtpError("not RTP version 2")
+        offset = 12 + 4 * (b0 & 0x0F)
+        if len(data) < offset:
+            raise RtpError("truncated CSRC list")
+        csrc = struct.unpack_from(f"!{b0 & 0x0F}I", data, 12)
+        extension = None
+        if b0 & 0x10:
+            if len(data) < offset + 4:
+                raise RtpError("truncated extension header")
+            profile, words = struct.unpack_from("!HH", data, offset)
+            end = offset + 4 + 4 * words
+            if len(data) < end:
+                raise RtpError("truncated extension")
+            extension = (profile, bytes(data[offset + 4:end]))
+            offset = end
+        end = len(data)
+        if b0 & 0x20:
+            pad = data[-1]
+            if pad == 0 or offset + pad > end:
+                raise RtpError("bad padding")
+            end -= pad
+        return cls(b1 & 0x7F, seq, ts, ssrc, bytes(data[offset:end]), bool(b1 & 0x80),
+                   tuple(csrc), extension)
+
+    def __bytes__(self) -> bytes:
+        b0 = 0x80 | len(self.csrc) | (0x10 if self.extension else 0)
+        b1 = (0x80 if self.marker else 0) | self.payload_type
+        out = [HEADER.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
+                           self.ssrc)]
+        out += [struct.pack("!I", c) for c in self.csrc]
+        if self.extension:
+            profile, data = self.extension
+            padded = data + b"\0" * (-len(data) % 4)
+            out.append(struct.pack("!HH", profile, len(padded) // 4) + padded)
+        out.append(self.payload)
+        return b"".join(out)
+
+
+def read_header(data: bytes) -> tuple[int, int, int, int, bool, int] | None:
+    """(payload_type, sequence, timestamp, ssrc, marker, payload_offset) or None if the
+    datagram is not plain RTP we carry. RTCP (PT 200-204 in the second byte) is None too."""
+    if len(data) < 12:
+        return None
+    b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
+    if b0 >> 6 != 2 or 200 <= b1 <= 204 or b0 & 0x20:
+        return None  # padded packets take the full parser
+    offset = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    if offset > len(data):
+        return None
+    return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), offset
+
+
+def is_rtcp(data: bytes) -> bool:
+    """RTCP multiplexed on the RTP port (RFC 5761 §4): version 2 and PT 200-204."""
+    return len(data) >= 8 and data[0] >> 6 == 2 and data[1] in RTCP_TYPES

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from yotel.rtp import g711
+from yotel.rtp.dtmf import DtmfEvent, DtmfReceiver, dtmf_train
+from yotel.rtp.packet import RtpError, RtpPacket, is_rtcp, read_header
+
+# A PCMU packet as sent by a phone: V=2, M=1, PT=0, seq 0x1234, ts 0x00000A00, SSRC 0xDEADBEEF.
+CAPTURED = bytes.fromhex("8080123400000a00deadbeef") + b"\xff" * 160
+
+
+def test_parse_captured_and_round_trip() -> None:
+    p = RtpPacket.parse(CAPTURED)
+    assert (p.payload_type, p.sequence, p.timestamp, p.ssrc, p.marker) == (0, 0x1234, 0xA00,
+                                                                          0xDEADBEEF, True)
+    assert p.payload == b"\xff" * 160
+    assert bytes(p) == CAPTURED
+    assert read_header(CAPTURED) == (0, 0x1234, 0xA00, 0xDEADBEEF, True, 12)
+
+
+def test_csrc_extension_and_padding() -> None:
+    p = RtpPacket(8, 1, 2, 3, b"abc", csrc=(7, 9), extension=(0xBEDE, b"\x01\x02\x03\x04"))
+    wire = bytes(p)
+    assert RtpPacket.parse(wire) == p
+    assert read_header(wire) == (8, 1, 2, 3, False, 12 + 8 + 8)
+    padded = bytearray(bytes(RtpPacket(0, 1, 2, 3, b"xy")) + b"\0\0\x03")
+    padded[0] |= 0x20
+    assert RtpPacket.parse(bytes(padded)).payload == b"xy"
+
+
+@pytest.mark.parametrize("data", [b"", b"\x80" * 11, b"\x40" + b"\0" * 15,
+                                  bytes.fromhex("8f00") + b"\0" * 10])
+def test_garbage_is_rejected(data: bytes) -> None:
+    with pytest.raises(RtpError):
+        RtpPacket.parse(data)
+
+
+def test_rtcp_is_recognised() -> None:
+    sender_report = bytes.fromhex("80c80006") + b"\0" * 24
+    assert is_rtcp(sender_report) and read_header(sender_report) is None
+
+
+@given(st.binary(max_size=300))
+def test_parser_only_raises_rtp_error(data: bytes) -> None:
+    try:
+        RtpPacket.parse(data)
+    except RtpError:
+        pass
+    read_header(data)
+
+
+def test_g711_matches_the_itu_reference_bit_for_bit() -> None:
+    # Digests of the CCITT reference tables (as produced by CPython's audioop).
+    every_sample = np.arange(-32768, 32768, dtype="<i2").tobytes()
+    assert hashlib.sha256(g711.encode(every_sample, "pcmu")).hexdigest() == (
+        "81d633c9e6972a18c74a58720b96cb8ca0bdd096d4060b646dd708c3b846019a")
+    assert hashlib.sha256(g711.encode(every_sample, "pcma")).hexdigest() == (
+        "38488f6fd710f4686360edc4d38639f96c491595ef93f8eb8d62d5e07ca6ce7b")
+    assert hashlib.sha256(g711.decode(bytes(range(256)), "pcmu")).hexdigest() == (
+        "3dab54339e520bb2c924826e3b72a917a2b612e9fd12fc867500f1d983a75827")
+    assert hashlib.sha256(g711.decode(bytes(range(256)), "pcma")).hexdigest() == (
+        "e04788d110e58ff8c70c93b8480190d973e3b67876b6119abbaec766cc75c174")
+
+
+def test_silence_and_transcoding() -> None:
+    assert g711.decode(g711.silence("pcmu"), "pcmu") == b"\0\0" * 160
+    assert g711.decode(g711.silence("pcma"), "pcma") == np.full(160, 8, "<i2").tobytes()
+    tone = (np.sin(np.arange(160) / 8) * 8000).astype("<i2").tobytes()
+    ulaw = g711.encode(tone, "pcmu")
+    alaw = g711.transcode(ulaw, "pcmu", "pcma")
+    diff = np.abs(np.frombuffer(g711.decode(alaw, "pcma"), "<i2").astype(int)
+                  - np.frombuffer(tone, "<i2"))
+    assert diff.max() < 600  # two quantisations of an 8000-amplitude tone
+    assert g711.transcode(ulaw, "pcmu", "pcmu") is ulaw
+
+
+def test_rfc4733_event_round_trip() -> None:
+    # RFC 4733 figure: digit 5, end bit, volume 10, duration 1600.
+    wire = bytes.fromhex("058a0640")
+    event = DtmfEvent.parse(wire)
+    assert (event.digit, event.end, event.volume, event.duration) == ("5", True, 10, 1600)
+    assert bytes(event) == wire
+
+
+def test_train_and_receiver_report_each_press_once() -> None:
+    train = dtmf_train("7", 200)
+    assert train[0][1] is True and all(not m for _, m in train[1:])
+    assert len(train) == 9 + 3  # 9 updates then 3 redundant end packets
+    receiver = DtmfReceiver()
+    digits = [d for payload, _ in train for d in receiver.feed(1000, payload)]
+    assert digits == [("7", 200)]
+    # a press whose end packets were all lost is reported when the next begins
+    start = dtmf_train("1", 100)[0][0]
+    assert receiver.feed(5000, start) == []
+    assert receiver.feed(9000, dtmf_train("2", 60)[0][0]) == [("1", 20)]
