@@ -86,9 +86,10 @@ def verify(header: str, *, method: str, password: str, algorithm: str = "MD5") -
     scheme, _, rest = header.strip().partition(" ")
     p = parse_params(rest)
     needed = {"username", "realm", "nonce", "uri", "response"}
-    if scheme.lower() != "digest" or not needed <= set(p):
+    chosen = p.get("algorithm", algorithm).upper()
+    if scheme.lower() != "digest" or not needed <= set(p) or chosen not in _HASHES:
         return False
-    expected = response_hash(p.get("algorithm", algorithm).upper(), p["username"], password,
+    expected = response_hash(chosen, p["username"], password,
                              p["realm"], method, p["uri"], p["nonce"], p.get("qop"),
                              p.get("nc", ""), p.get("cnonce", ""))
     return secrets.compare_digest(expected, p["response"])

@@ -1,0 +1,106 @@
+"""Digest authentication (RFC 2617, RFC 7616) against the RFCs' own worked examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from yotel.sip.digest import (
+    Challenge,
+    DigestCredentials,
+    authorization,
+    parse_params,
+    response_hash,
+    verify,
+)
+
+
+def test_rfc_2617_md5_qop_auth_example() -> None:
+    # RFC 2617 §3.5.
+    assert response_hash("MD5", "Mufasa", "Circle Of Life", "testrealm@host.com", "GET",
+                         "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "auth",
+                         "00000001", "0a4f113b") == "6629fae49393a05397450978507c4ef1"
+
+
+@pytest.mark.parametrize("algorithm,expected", [
+    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+])
+def test_rfc_7616_examples(algorithm: str, expected: str) -> None:
+    # RFC 7616 §3.9.1.
+    assert response_hash(algorithm, "Mufasa", "Circle of Life", "http-auth@example.org", "GET",
+                         "/dir/index.html", "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+                         "auth", "00000001",
+                         "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ") == expected
+
+
+def test_rfc_2069_style_without_qop() -> None:
+    # Without qop: response = H(HA1:nonce:HA2) (RFC 2617 §3.2.2.1), what many trunks still send.
+    ha = response_hash("MD5", "u", "p", "r", "INVITE", "sip:1@h", "n", None, "", "")
+    assert len(ha) == 32
+    assert ha != response_hash("MD5", "u", "p", "r", "INVITE", "sip:1@h", "n", "auth",
+                               "00000001", "c")
+
+
+def test_challenge_parse_defaults_to_md5() -> None:
+    challenge = Challenge.parse('Digest realm="sip.example", nonce="abc", opaque="op"')
+    assert challenge == Challenge("sip.example", "abc", "MD5", (), "op")
+
+
+def test_challenge_parse_sha256_with_qop_list() -> None:
+    challenge = Challenge.parse('digest realm="r, with comma",nonce="n", algorithm=sha-256, '
+                                'qop="auth,auth-int", stale=FALSE')
+    assert challenge.algorithm == "SHA-256"
+    assert challenge.realm == "r, with comma"
+    assert challenge.qop == ("auth", "auth-int")
+
+
+@pytest.mark.parametrize("header", [
+    'Basic realm="x"', 'Digest realm="x"', 'Digest nonce="n"',
+    'Digest realm="x", nonce="n", algorithm=SHA-512-256', "",
+])
+def test_unusable_challenges(header: str) -> None:
+    with pytest.raises(ValueError):
+        Challenge.parse(header)
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+@pytest.mark.parametrize("qop", ["", ', qop="auth"'])
+def test_authorization_verifies(algorithm: str, qop: str) -> None:
+    challenge = Challenge.parse(f'Digest realm="trunk", nonce="n0nce", algorithm={algorithm}'
+                                f', opaque="xyz"{qop}')
+    creds = DigestCredentials("alice", "s3cret")
+    header = authorization(challenge, creds, "INVITE", "sip:123@trunk:5060")
+    params = parse_params(header.removeprefix("Digest "))
+    assert params["username"] == "alice" and params["uri"] == "sip:123@trunk:5060"
+    assert params["algorithm"] == algorithm and params["opaque"] == "xyz"
+    assert ("qop" in params) == bool(qop)
+    if qop:
+        assert params["nc"] == "00000001" and len(params["cnonce"]) >= 8
+    assert verify(header, method="INVITE", password="s3cret")
+    assert not verify(header, method="INVITE", password="wrong")
+    assert not verify(header, method="BYE", password="s3cret")
+
+
+def test_authorization_is_deterministic_given_cnonce_and_nc() -> None:
+    challenge = Challenge("r", "n", "MD5", ("auth",))
+    creds = DigestCredentials("u", "p")
+    first = authorization(challenge, creds, "INVITE", "sip:x@y", nc=2, cnonce="cn")
+    assert first == authorization(challenge, creds, "INVITE", "sip:x@y", nc=2, cnonce="cn")
+    assert "nc=00000002" in first and 'cnonce="cn"' in first
+    assert first != authorization(challenge, creds, "INVITE", "sip:x@y", nc=3, cnonce="cn")
+
+
+def test_auth_int_only_challenge_falls_back_to_no_qop() -> None:
+    # We do not implement auth-int (body hashing); without "auth" on offer, answer RFC 2069 style.
+    header = authorization(Challenge("r", "n", "MD5", ("auth-int",)), DigestCredentials("u", "p"),
+                           "INVITE", "sip:x@y")
+    assert "qop=" not in header
+    assert verify(header, method="INVITE", password="p")
+
+
+@pytest.mark.parametrize("header", [
+    'Basic dXNlcjpwYXNz', 'Digest username="u", realm="r"', "",
+    'Digest username="u", realm="r", nonce="n", uri="sip:x", response="0", algorithm=SHA-1',
+])
+def test_verify_refuses_incomplete_headers(header: str) -> None:
+    assert not verify(header, method="INVITE", password="p")
