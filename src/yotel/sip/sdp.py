@@ -48,6 +48,7 @@ class SessionDescription:
     session_id: int = 0
     version: int = 0
     other_media: list[str] = field(default_factory=list)  # m= lines we refuse (port 0)
+    audio_index: int = 0  # position of the audio m= among all m= lines (RFC 3264 §6 keeps order)
 
     @property
     def address(self) -> str:
@@ -76,65 +77,90 @@ class SessionDescription:
             if pt in m.fmtp:
                 lines.append(f"a=fmtp:{pt} {m.fmtp[pt]}")
         lines += [f"a=ptime:{m.ptime or 20}", f"a={m.direction}"]
-        lines += [f"{other.split(' ', 2)[0]} 0 {other.split(' ', 2)[2]}"
-                  for other in self.other_media]
-        return ("\r\n".join(lines) + "\r\n").encode()
+        refused = [_refused(other) for other in self.other_media]
+        before, after = refused[:self.audio_index], refused[self.audio_index:]
+        return ("\r\n".join(lines[:5] + before + lines[5:] + after) + "\r\n").encode()
+
+
+def _refused(m_line: str) -> str:
+    kind, _port, rest = m_line.split(" ", 2)
+    return f"{kind} 0 {rest}"
 
 
 def _parse(text: str) -> SessionDescription:
-    session_c, origin = None, "0.0.0.0"
-    session_direction = "sendrecv"
-    audio: MediaDescription | None = None
-    others: list[str] = []
-    current: MediaDescription | None = None
-    ids = (0, 0)
+    parser = _Parser()
     for raw in text.replace("\r\n", "\n").split("\n"):
         line = raw.strip()
-        if len(line) < 2 or line[1] != "=":
-            continue
-        kind, value = line[0], line[2:]
+        if len(line) >= 2 and line[1] == "=":
+            parser.line(line[0], line[2:])
+    return parser.result()
+
+
+class _Parser:
+    """One pass over the lines; session-level values are those before the first m= line."""
+
+    def __init__(self) -> None:
+        self.origin, self.ids = "0.0.0.0", (0, 0)
+        self.session_c: str | None = None
+        self.session_direction = "sendrecv"
+        self.audio: MediaDescription | None = None
+        self.audio_direction: str | None = None  # explicit a= on the audio stream
+        self.audio_index = 0
+        self.others: list[str] = []
+        self.in_media = False  # past the first m= line
+        self.in_audio = False
+
+    def line(self, kind: str, value: str) -> None:
         if kind == "o":
             parts = value.split()
             if len(parts) >= 6:
-                origin = parts[5]
-                ids = (_int(parts[1]), _int(parts[2]))
+                self.origin, self.ids = parts[5], (_int(parts[1]), _int(parts[2]))
         elif kind == "c":
             address = _connection(value)
-            if current is not None:
-                current.connection = address
-            elif audio is None and not others:
-                session_c = address
+            if self.in_audio and self.audio is not None:
+                self.audio.connection = address
+            elif not self.in_media:
+                self.session_c = address
         elif kind == "m":
-            current = None
-            fields = value.split()
-            if len(fields) < 4:
-                raise SdpError(f"bad m= line {value!r}")
-            if fields[0] == "audio" and audio is None and "RTP/AVP" in fields[2]:
-                audio = current = MediaDescription(_port(fields[1]),
-                                                   [_int(pt) for pt in fields[3:]])
-            else:
-                others.append(f"m={value}")
+            self.media_line(value)
         elif kind == "a":
-            _attribute(value, current, audio is None)
-            if audio is None and value in DIRECTIONS:
-                session_direction = value
-    if audio is None:
-        raise SdpError("no audio stream")
-    if audio.direction == "sendrecv" and session_direction != "sendrecv":
-        audio.direction = session_direction
-    connection = audio.connection or session_c
-    if connection is None:
-        raise SdpError("no c= line")
-    return SessionDescription(origin, connection, audio, ids[0], ids[1], others)
+            self.attribute(value)
+
+    def media_line(self, value: str) -> None:
+        self.in_media, self.in_audio = True, False
+        fields = value.split()
+        if len(fields) < 4:
+            raise SdpError(f"bad m= line {value!r}")
+        if fields[0] == "audio" and self.audio is None and "RTP/AVP" in fields[2]:
+            self.audio_index, self.in_audio = len(self.others), True
+            self.audio = MediaDescription(_port(fields[1]), [_int(pt) for pt in fields[3:]])
+        else:
+            self.others.append("m=" + " ".join(fields))
+
+    def attribute(self, value: str) -> None:
+        if not self.in_media:
+            if value in DIRECTIONS:
+                self.session_direction = value
+        elif self.in_audio and self.audio is not None:
+            _attribute(value, self.audio)
+            if value in DIRECTIONS:
+                self.audio_direction = value
+
+    def result(self) -> SessionDescription:
+        if self.audio is None:
+            raise SdpError("no audio stream")
+        # RFC 4566 §6: a media-level direction overrides the session-level one.
+        self.audio.direction = self.audio_direction or self.session_direction
+        connection = self.audio.connection or self.session_c
+        if connection is None:
+            raise SdpError("no c= line")
+        return SessionDescription(self.origin, connection, self.audio, self.ids[0], self.ids[1],
+                                  self.others, self.audio_index)
 
 
-def _attribute(value: str, media: MediaDescription | None, session_level: bool) -> None:
-    if media is None:
-        return
+def _attribute(value: str, media: MediaDescription) -> None:
     name, _, rest = value.partition(":")
-    if name in DIRECTIONS:
-        media.direction = name
-    elif name == "rtpmap":
+    if name == "rtpmap":
         pt, _, codec = rest.partition(" ")
         media.rtpmap[_int(pt)] = codec.strip()
     elif name == "fmtp":
@@ -208,7 +234,7 @@ def answer(offer: SessionDescription, address: str, port: int, preferences: list
     fmtp = {dtmf: "0-16"} if dtmf is not None else {}
     media = MediaDescription(port, pts, rtpmap, fmtp, ours, None, 20)
     sdp = SessionDescription(address, address, media, next(_versions), next(_versions),
-                             offer.other_media)
+                             offer.other_media, offer.audio_index)
     return sdp, negotiated_from(offer, codec, pt, dtmf)
 
 
