@@ -53,7 +53,7 @@ class SippProcess:
     port: int
     media_port: int
 
-    async def wait(self, timeout: float = 30.0) -> SippResult:  # noqa: ASYNC109
+    async def wait(self, timeout: float = 30.0) -> SippResult:
         try:
             out, err = await asyncio.wait_for(self.process.communicate(), timeout)
         except TimeoutError:
