@@ -215,7 +215,7 @@ class ServerTransaction(_Base):
             self._on_timeout()
 
     def receive_ack(self) -> None:
-        if self.state is State.COMPLETED:
+        if self.is_invite and self.state is State.COMPLETED:
             self.state = State.CONFIRMED
             self._stop("G")
             self._stop("H")
