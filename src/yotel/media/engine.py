@@ -1,0 +1,207 @@
+"""The media engine: one SIP user agent, one RTP port pool, one 20 ms media clock, and the calls
+carried on them.
+
+    engine = MediaEngine(MediaConfig(sip_port=5060, default_trunk=Trunk("10.0.0.1", 5060)))
+    await engine.start()
+    call = await engine.originate("15551234567", caller_id="15550000000",
+                                  fork=(ForkConfig(url=...), metadata))
+    end = await call.wait_ended()                       # CallEnd(outcome, sip_status, reason)
+    engine.on_inbound(handler)                          # async handler(call): ringing/answer
+    await engine.close(drain=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yotel.fork.client import ForkConfig
+from yotel.media.call import Call, Runtime
+from yotel.media.clock import MediaClock
+from yotel.media.leg import Leg
+from yotel.media.stats import MediaStats
+from yotel.rtp.ports import PortsExhausted, RtpPortPool
+from yotel.rtp.session import RtpSession
+from yotel.sip.address import SipUri
+from yotel.sip.digest import DigestCredentials
+from yotel.sip.invite import IncomingInvite
+from yotel.sip.sdp import SdpError
+from yotel.sip.ua import UserAgent
+
+log = logging.getLogger(__name__)
+InboundHandler = Callable[[Call], Awaitable[None]]
+DEFAULT_SUBPROTOCOLS = ("audio.drachtio.org", "audio.jambonz.org")
+
+
+@dataclass(frozen=True)
+class Trunk:
+    host: str
+    port: int = 5060
+    username: str | None = None
+    password: str | None = None
+    caller_id: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> Trunk:
+        """`sip:host:port` (YOTEL_OUTBOUND_TRUNK)."""
+        parsed = SipUri.parse(uri if uri.startswith("sip") else f"sip:{uri}")
+        host, port = parsed.address
+        return cls(host, port)
+
+    @property
+    def credentials(self) -> DigestCredentials | None:
+        if self.username is None:
+            return None
+        return DigestCredentials(self.username, self.password or "")
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060  # 0: ephemeral (tests)
+    rtp_host: str | None = None  # where RTP sockets bind; default sip_host
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 29999
+    advertised_address: str | None = None  # in SDP c= and Contact; default sip_host
+    audio_fork_subprotocols: tuple[str, ...] = DEFAULT_SUBPROTOCOLS
+    recordings_dir: Path = field(default_factory=lambda: Path("recordings"))
+    allow_insecure: bool = False
+    default_trunk: Trunk | None = None
+    answer_timeout_s: float = 30.0  # PRODUCT.md §8: then CANCEL, outcome no_answer
+    drain_timeout_s: float = 30.0
+
+    @property
+    def advertised(self) -> str:
+        return self.advertised_address or self.sip_host
+
+
+class MediaEngine:
+    def __init__(self, config: MediaConfig) -> None:
+        self.config = config
+        self.clock = MediaClock()
+        self.stats = MediaStats()
+        self.ports = RtpPortPool(config.rtp_port_min, config.rtp_port_max)
+        self.ua = UserAgent(config.sip_host, config.sip_port, on_invite=self._on_invite,
+                            advertised_host=config.advertised)
+        self.calls: dict[str, Call] = {}
+        self._handler: InboundHandler | None = None
+        self._accepting = True
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runtime = Runtime(self.clock, self.stats, config.recordings_dir, self._forget,
+                                self._spawn)
+
+    async def start(self) -> None:
+        await self.ua.start()
+        self.clock.start()
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        return self.ua.local_address
+
+    def on_inbound(self, handler: InboundHandler) -> None:
+        self._handler = handler
+
+    def check_subprotocol(self, subprotocol: str) -> None:
+        """424 subprotocol_mismatch upstream: this node does not offer the agent's protocol."""
+        if subprotocol not in self.config.audio_fork_subprotocols:
+            raise ValueError(f"subprotocol {subprotocol!r} is not offered by this media node")
+
+    # -- outbound --------------------------------------------------------------------------
+    async def originate(self, to: str, *, caller_id: str = "yotel", trunk: Trunk | None = None,
+                        encoding: str = "pcmu",
+                        fork: tuple[ForkConfig, dict[str, Any]] | None = None,
+                        answer_timeout_s: float | None = None, call_id: str | None = None
+                        ) -> Call:
+        """Place a call to `to` (digits/E.164 via the trunk, or a full `sip:` URI). Returns at
+        once; progress arrives as call events and `await call.wait_ended()`."""
+        uri = self._target(to, trunk)
+        if fork is not None:
+            self.check_subprotocol(fork[0].subprotocol)
+        leg = await self._new_leg(encoding)
+        from_uri = f"sip:{caller_id}@{self.config.advertised}"
+        call = Call(self._runtime, leg, direction="outbound", from_uri=from_uri, to_uri=uri,
+                    call_id=call_id)
+        self._register(call)
+        if fork is not None:
+            call.prepare_fork(*fork)
+        chosen = trunk or self.config.default_trunk
+        try:
+            outgoing = await self.ua.invite(
+                uri, from_uri=from_uri, sdp=leg.offer(),
+                credentials=chosen.credentials if chosen else None,
+                on_provisional=lambda response: call.on_provisional(response.status))
+        except Exception:
+            await call.hangup("failed", reason="INVITE could not be sent")
+            raise
+        call.scope.spawn(call.run_outbound(outgoing, answer_timeout_s
+                                           or self.config.answer_timeout_s), name="invite")
+        return call
+
+    def _target(self, to: str, trunk: Trunk | None) -> str:
+        if to.startswith(("sip:", "sips:")):
+            return to
+        chosen = trunk or self.config.default_trunk
+        if chosen is None:
+            raise ValueError("no SIP trunk for a number (and no default trunk)")
+        return f"sip:{to}@{chosen.host}:{chosen.port}"
+
+    async def _new_leg(self, encoding: str) -> Leg:
+        host = self.config.rtp_host or self.config.sip_host
+        session = await RtpSession.open(host, self.ports)
+        return Leg(session, address=self.config.advertised, encoding=encoding)
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def _on_invite(self, incoming: IncomingInvite) -> None:
+        """100 Trying went out already (the UA sends it at once); the flow does the rest."""
+        if self._handler is None or not self._accepting:
+            await incoming.reject(503 if not self._accepting else 480)
+            return
+        try:
+            leg = await self._new_leg("pcmu")
+        except (PortsExhausted, OSError):
+            await incoming.reject(503)
+            return
+        call = Call(self._runtime, leg, direction="inbound", from_uri=str(incoming.from_uri),
+                    to_uri=str(incoming.to_uri))
+        call.incoming = incoming
+        self._register(call)
+        if incoming.offer is not None:
+            try:
+                leg.answer(incoming.offer)
+            except SdpError:
+                await call.reject(488)  # RFC 3261 §21.4.26: Not Acceptable Here
+                return
+        call.scope.spawn(call.watch_cancel(), name="cancel-watch")
+        await self._handler(call)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _register(self, call: Call) -> None:
+        self.calls[call.id] = call
+        self.stats.calls_started += 1
+
+    def _forget(self, call: Call) -> None:
+        if self.calls.pop(call.id, None) is not None:
+            self.stats.calls_ended += 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, drain: bool = False) -> None:
+        """Stop: with `drain`, refuse new calls and let live ones end (up to
+        `drain_timeout_s`); then hang up whatever is left and close the SIP socket."""
+        self._accepting = False
+        if drain and self.calls:
+            waits = [asyncio.shield(call.ended) for call in self.calls.values()]
+            await asyncio.wait(waits, timeout=self.config.drain_timeout_s)
+        for call in list(self.calls.values()):
+            await call.hangup("hangup", reason="node shutting down", fork_close_code=1001)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self.clock.stop()
+        await self.ua.close()
