@@ -164,7 +164,7 @@ async def test_backpressure_drops_oldest_and_warns() -> None:
         for k in range(40):  # 800 ms at once: more than the 500 ms backlog
             fork.push_caller(160 * k, b"\x05" * 160, loop.time())
         warning = (await session.wait_for_text("warning"))[0]
-        assert warning["code"] == "backpressure" and warning["dropped_ms"] >= 20
+        assert warning["code"] == "caller_audio_dropped" and warning["dropped_ms"] >= 20
         assert fork.dropped_frames >= 1
         await fork.close()
 

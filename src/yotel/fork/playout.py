@@ -1,82 +1,111 @@
-"""The AI's audio queue (PRODUCT.md §6.4-§6.5): G.711 of any length in, one 20 ms frame out per
-clock tick, marks answered when playout reaches them, `clear` within one tick. No I/O."""
+"""The AI's audio queue (PRODUCT.md §6.4-§6.5). No I/O.
+
+- G.711 of any length in (`append`); one 20 ms frame out per media-clock tick (`next_frame`).
+  Playout starts on the first tick that finds a full frame queued. A trailing partial frame is
+  held for one tick (the rest is usually in flight) and then played padded with silence, so an
+  AI that streams ragged chunks in real time is not chopped into silence-padded frames.
+- Cap: 60 s queued; the excess of an append is dropped and reported (a `warning` frame).
+- Marks are tied to the audio received so far and answered `playout` when playout reaches them
+  (at once when nothing is queued), in order. At most 100 are outstanding: the 101st raises
+  `OverflowError` (the fork answers it with an `error` frame, code `too_many_marks`, and the
+  mark is never answered).
+- `clear` drops everything queued and answers pending marks `cleared`.
+- `played_ms` everywhere is the AI audio played on this session so far (cumulative), so an AI
+  can line marks and clears up against what it sent.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from yotel.fork.frames import Cleared, MarkEvent
 
 FRAME = 160
-MAX_BYTES = 60 * 8000  # 60 s of G.711
+MAX_BYTES = 60 * 8000  # 60 s of 8 kHz G.711
 MAX_MARKS = 100
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Mark:
     name: str
-    position: int  # byte offset in the stream at which it fires
+    position: int  # byte offset in the received stream at which it fires
 
 
-@dataclass
 class Playout:
-    queue: bytearray = field(default_factory=bytearray)
-    played: int = 0  # bytes played since the start
-    received: int = 0  # bytes accepted since the start
-    marks: deque[_Mark] = field(default_factory=deque)
-    started: bool = False
+    """One session's playout queue."""
 
-    def append(self, audio: bytes) -> int:
-        """Queue AI audio; returns how many bytes were dropped over the 60 s cap."""
-        room = MAX_BYTES - len(self.queue)
-        accepted = audio[: max(room, 0)]
-        self.queue += accepted
-        self.received += len(accepted)
-        return len(audio) - len(accepted)
-
-    def add_mark(self, name: str) -> list[tuple[str, str, int]]:
-        """Tie a mark to the audio received so far; replies due now (empty queue → at once).
-        Raises OverflowError beyond 100 outstanding marks."""
-        if not self.queue:
-            return [(name, "playout", self.played_ms)]
-        if len(self.marks) >= MAX_MARKS:
-            raise OverflowError("more than 100 marks outstanding")
-        self.marks.append(_Mark(name, self.received))
-        return []
-
-    def next_frame(self) -> tuple[bytes | None, list[tuple[str, str, int]]]:
-        """The frame for this tick (None: nothing to play) and the marks it reached. Playout
-        starts once a full frame is queued, and a trailing partial frame plays when the
-        stream ends (padded by the caller with silence)."""
-        if not self.started and len(self.queue) < FRAME:
-            return None, self._due()
-        if not self.queue:
-            self.started = False
-            return None, self._due()
-        self.started = True
-        frame = bytes(self.queue[:FRAME])
-        del self.queue[:FRAME]
-        self.played += len(frame)
-        return frame, self._due()
-
-    def _due(self) -> list[tuple[str, str, int]]:
-        due = []
-        while self.marks and self.marks[0].position <= self.played:
-            due.append((self.marks.popleft().name, "playout", self.played_ms))
-        return due
-
-    def clear(self) -> tuple[int, int, list[tuple[str, str, int]]]:
-        """Drop everything queued: (played_ms, discarded_ms, marks answered `cleared`)."""
-        discarded = len(self.queue)
-        self.received -= discarded
-        self.queue.clear()
-        self.started = False
-        cleared = [(m.name, "cleared", self.played_ms) for m in self.marks]
-        self.marks.clear()
-        return self.played_ms, discarded // 8, cleared
-
-    def clear_marks(self) -> None:
-        self.marks.clear()
+    def __init__(self, silence: bytes = b"\xff" * FRAME, *, max_bytes: int = MAX_BYTES,
+                 max_marks: int = MAX_MARKS) -> None:
+        self.silence = silence
+        self.max_bytes = max_bytes
+        self.max_marks = max_marks
+        self.queue = bytearray()  # deleting from the front of a bytearray is amortised O(1)
+        self.played = 0  # real (not padding) bytes played since the start
+        self.received = 0  # bytes accepted since the start, minus those cleared
+        self.marks: deque[_Mark] = deque()
+        self._held_partial = False
 
     @property
     def played_ms(self) -> int:
         return self.played // 8
+
+    @property
+    def queued_ms(self) -> int:
+        return len(self.queue) // 8
+
+    def append(self, audio: bytes) -> int:
+        """Queue AI audio; returns how many bytes were dropped over the cap."""
+        room = max(self.max_bytes - len(self.queue), 0)
+        accepted = audio if len(audio) <= room else audio[:room]
+        self.queue += accepted
+        self.received += len(accepted)
+        return len(audio) - len(accepted)
+
+    def add_mark(self, name: str) -> list[MarkEvent]:
+        """Tie a mark to the audio received so far; returns the answers due now."""
+        if not self.queue:
+            return [MarkEvent(name, "playout", self.played_ms)]
+        if len(self.marks) >= self.max_marks:
+            raise OverflowError(f"more than {self.max_marks} marks outstanding")
+        self.marks.append(_Mark(name, self.received))
+        return []
+
+    def next_frame(self) -> tuple[bytes | None, list[MarkEvent]]:
+        """This tick's frame (None: nothing to play) and the marks playout reached."""
+        queued = len(self.queue)
+        if queued >= FRAME:
+            frame = bytes(self.queue[:FRAME])
+            del self.queue[:FRAME]
+            self.played += FRAME
+            self._held_partial = False
+            return frame, self._due()
+        if queued and self._held_partial:
+            frame = bytes(self.queue) + self.silence[queued:]
+            self.queue.clear()
+            self.played += queued
+            self._held_partial = False
+            return frame, self._due()
+        self._held_partial = queued > 0
+        return None, self._due()
+
+    def _due(self) -> list[MarkEvent]:
+        due: list[MarkEvent] = []
+        marks = self.marks
+        while marks and marks[0].position <= self.played:
+            due.append(MarkEvent(marks.popleft().name, "playout", self.played_ms))
+        return due
+
+    def clear(self) -> tuple[Cleared, list[MarkEvent]]:
+        """Drop everything queued: the `cleared` answer and the marks answered `cleared`."""
+        discarded = len(self.queue)
+        self.received -= discarded
+        self.queue.clear()
+        self._held_partial = False
+        marks = [MarkEvent(m.name, "cleared", self.played_ms) for m in self.marks]
+        self.marks.clear()
+        return Cleared(self.played_ms, discarded // 8), marks
+
+    def clear_marks(self) -> None:
+        """Forget pending marks without answering them."""
+        self.marks.clear()

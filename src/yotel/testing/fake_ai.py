@@ -1,6 +1,7 @@
 """A fake voice AI: a real WebSocket server speaking the v1 audio fork, for tests (ours and
 yours). It records every frame with its arrival time and can echo, play audio, send text
-frames on demand, and misbehave (close with a code, drop the TCP connection, go slow).
+frames on demand, and misbehave (close with a code after N frames, drop the TCP connection,
+stop answering pings).
 
     async with FakeVoiceAI(mode="echo") as ai:
         ... point a voice agent at ai.url ...
@@ -64,12 +65,23 @@ class FakeSession:
     async def send_audio(self, audio: bytes) -> None:
         await self.ws.send(audio)
 
-    async def play(self, audio: bytes, *, realtime: bool = True) -> None:
-        """Send `audio` in 20 ms frames, paced in real time unless `realtime` is False."""
-        for i in range(0, len(audio), FRAME):
-            await self.ws.send(audio[i:i + FRAME])
-            if realtime:
-                await asyncio.sleep(0.02)
+    async def play(self, audio: bytes, *, realtime: bool = True, speed: float = 1.0) -> None:
+        """Send `audio` in 20 ms frames, paced at `speed` x real time (unpaced if `realtime`
+        is False)."""
+        with contextlib.suppress(ConnectionClosed):
+            for i in range(0, len(audio), FRAME):
+                await self.ws.send(audio[i:i + FRAME])
+                if realtime:
+                    await asyncio.sleep(0.02 / speed)
+
+    def stop_answering_pings(self) -> None:
+        """Hang like a wedged server: stop reading the socket, so pings go unanswered."""
+        self.ws.transport.pause_reading()
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        """Wait for the connection to end; the close code Yotel sent (None if none)."""
+        await asyncio.wait_for(self.closed.wait(), timeout)
+        return self.ws.close_code
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.ws.close(code, reason)
@@ -81,8 +93,15 @@ class FakeSession:
 
 class FakeVoiceAI:
     def __init__(self, mode: str = "echo", *, subprotocol: str | None = "audio.drachtio.org",
-                 token: str | None = None, play_audio: bytes = b"",
-                 close_after_frames: int | None = None, close_code: int = 1000) -> None:
+                 token: str | None = None, play_audio: bytes = b"", play_speed: float = 1.0,
+                 close_after_frames: int | None = None, close_code: int = 1000,
+                 ignore_pings: bool = False) -> None:
+        """`mode`: "echo" (every caller frame sent back), "play" (`play_audio` sent after the
+        metadata, at `play_speed` x real time, 0 = as fast as possible) or "silent".
+        `subprotocol=None` never selects one (the client must fail); `token` requires that
+        Bearer token (401 otherwise). Faults: `close_after_frames` closes each session with
+        `close_code` after that many caller frames (1006 = drop the TCP connection without a
+        closing handshake); `ignore_pings` stops reading once metadata has arrived."""
         if mode not in ("echo", "play", "silent"):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
@@ -91,6 +110,8 @@ class FakeVoiceAI:
         self.play_audio = play_audio
         self.close_after_frames = close_after_frames
         self.close_code = close_code
+        self.play_speed = play_speed
+        self.ignore_pings = ignore_pings
         self.sessions: list[FakeSession] = []
         self.rejected = 0
         self._new: asyncio.Queue[FakeSession] = asyncio.Queue()
@@ -142,8 +163,7 @@ class FakeVoiceAI:
                     session.texts.append((now, frame))
                     if frame.get("type") == "metadata":
                         session.metadata = frame
-                        if self.mode == "play" and self.play_audio:
-                            player = asyncio.ensure_future(session.play(self.play_audio))
+                        player = self._on_metadata(session)
                 session._note()
         except ConnectionClosed:
             pass
@@ -152,6 +172,15 @@ class FakeVoiceAI:
                 player.cancel()
             session.closed.set()
             session._note()
+
+    def _on_metadata(self, session: FakeSession) -> asyncio.Task[None] | None:
+        if self.ignore_pings:
+            session.stop_answering_pings()
+        if self.mode != "play" or not self.play_audio:
+            return None
+        speed = self.play_speed
+        return asyncio.ensure_future(
+            session.play(self.play_audio, realtime=speed > 0, speed=speed or 1.0))
 
     async def _on_binary(self, session: FakeSession, frame: bytes) -> None:
         if self.mode == "echo":
