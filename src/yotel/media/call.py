@@ -25,6 +25,7 @@ from yotel.fork.client import AudioFork, ForkConfig
 from yotel.media.clock import MediaClock
 from yotel.media.leg import Leg
 from yotel.media.recorder import RecordingResult, StereoRecorder
+from yotel.media.reframe import Reframer
 from yotel.media.scope import MediaScope
 from yotel.media.stats import MediaStats
 from yotel.rtp import g711
@@ -100,6 +101,8 @@ class Call:
         self.held = False
         self.bridged: Call | None = None
         self._caller_frames: deque[bytes] = deque(maxlen=RECORDER_BACKLOG)
+        self._reframer = Reframer()
+        self._fork_encoding = leg.encoding
         self._silence = g711.silence(leg.encoding)
         self._tick_token: int | None = None
         self._fork_close_code = 1000  # §6.7: 1001 when the node drains
@@ -228,7 +231,7 @@ class Call:
         if self.state == "ended":
             await fork.close(self.end.outcome if self.end else "hangup")
             raise RuntimeError("the call ended while the fork was connecting")
-        self.fork = fork
+        self.fork, self._fork_encoding = fork, config.encoding
         self.scope.add(lambda: fork.close(self._stop_reason(), self._fork_close_code))
         if self.answered_at is not None:
             fork.start_audio(self.answered_at)
@@ -255,11 +258,18 @@ class Call:
             peer.leg.send_frame(g711.transcode(payload, self.leg.encoding, peer.leg.encoding))
         if self.muted_in:
             payload = self._silence
-        fork = self.fork
-        if fork is not None:
-            fork.push_caller(timestamp, payload, self._loop.time())
-        if self.recorder is not None:
-            self._caller_frames.append(payload)
+        fork, now = self.fork, self._loop.time()
+        for ts, frame in self._reframer.push(timestamp, payload):
+            if fork is not None:
+                fork.push_caller(ts, self._to_ai(frame), now)
+            if self.recorder is not None:
+                self._caller_frames.append(frame)
+
+    def _to_ai(self, frame: bytes) -> bytes:
+        # The leg's law is negotiated with the peer; the AI gets its agent's (§6.3).
+        if self._fork_encoding == self.leg.encoding:
+            return frame
+        return g711.transcode(frame, self.leg.encoding, self._fork_encoding)
 
     def _on_dtmf(self, digit: str, duration_ms: int) -> None:
         if self.fork is not None:
@@ -269,6 +279,8 @@ class Call:
     def _on_tick(self, now: float) -> None:
         fork = self.fork
         ai = fork.tick(now) if fork is not None else None
+        if ai is not None and self._fork_encoding != self.leg.encoding:
+            ai = g711.transcode(ai, self._fork_encoding, self.leg.encoding)
         frame = self._next_outgoing(ai)
         if frame is not None:
             self.leg.send_frame(frame)

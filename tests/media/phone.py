@@ -1,0 +1,110 @@
+"""A scriptable SIP phone for engine tests: yotel.sip's UserAgent + an RtpSession that sends a
+tone in real time and timestamps every packet it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from yotel.rtp import g711
+from yotel.rtp.ports import RtpPortPool
+from yotel.rtp.session import RtpSession
+from yotel.sip.dialog import Dialog
+from yotel.sip.invite import IncomingInvite
+from yotel.sip.sdp import SessionDescription, accept_answer, answer, build_offer
+from yotel.sip.ua import UserAgent
+
+
+def tone(freq: float, seconds: float, encoding: str = "pcmu", amplitude: int = 8000) -> bytes:
+    t = np.arange(int(8000 * seconds)) / 8000
+    pcm = (amplitude * np.sin(2 * np.pi * freq * t)).astype("<i2").tobytes()
+    return g711.encode(pcm, encoding)
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.fft.rfftfreq(len(pcm), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1])
+
+
+@dataclass
+class Phone:
+    pool: RtpPortPool
+    answer_mode: str = "answer"  # answer | busy | ring
+    ua: UserAgent = field(init=False)
+    rtp: RtpSession | None = None
+    dialog: Dialog | None = None
+    received: list[tuple[float, bytes]] = field(default_factory=list)
+    digits: list[str] = field(default_factory=list)
+    invited: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    _sender: asyncio.Task[None] | None = None
+
+    async def start(self) -> Phone:
+        self.ua = UserAgent("127.0.0.1", 0, on_invite=self._on_invite)
+        await self.ua.start()
+        return self
+
+    @property
+    def uri(self) -> str:
+        return f"sip:phone@127.0.0.1:{self.ua.port}"
+
+    async def _open_rtp(self) -> RtpSession:
+        self.rtp = await RtpSession.open("127.0.0.1", self.pool)
+        self.rtp.on_audio = lambda payload, _ts, _seq: self.received.append(
+            (asyncio.get_running_loop().time(), payload))
+        self.rtp.on_dtmf = lambda digit, _ms: self.digits.append(digit)
+        return self.rtp
+
+    async def _on_invite(self, incoming: IncomingInvite) -> None:
+        self.invited.set()
+        await incoming.ringing()
+        if self.answer_mode == "busy":
+            await incoming.reject(486)
+            return
+        if self.answer_mode == "ring":
+            await incoming.cancelled.wait()  # never answers: the caller must CANCEL
+            return
+        rtp = await self._open_rtp()
+        offer = SessionDescription.parse(incoming.offer or b"")
+        sdp, negotiated = answer(offer, "127.0.0.1", rtp.local_port, ["PCMU", "PCMA"])
+        rtp.configure(payload_type=negotiated.payload_type, dtmf_pt=negotiated.dtmf_pt,
+                      remote=(negotiated.remote_address, negotiated.remote_port))
+        self.dialog = await incoming.accept(bytes(sdp))
+        self.answered.set()
+
+    async def call(self, uri: str, codecs: list[str] | None = None) -> Dialog:
+        rtp = await self._open_rtp()
+        offer = build_offer("127.0.0.1", rtp.local_port, codecs or ["PCMU"])
+        outgoing = await self.ua.invite(uri, from_uri="sip:phone@127.0.0.1", sdp=bytes(offer))
+        self.dialog = await outgoing.wait_answer(timeout=10)
+        negotiated = accept_answer(offer, SessionDescription.parse(self.dialog.remote_sdp or b""))
+        rtp.configure(payload_type=negotiated.payload_type, dtmf_pt=negotiated.dtmf_pt,
+                      remote=(negotiated.remote_address, negotiated.remote_port))
+        self.answered.set()
+        return self.dialog
+
+    def send_audio(self, audio: bytes) -> None:
+        """Stream `audio` in real time (20 ms frames, deadline-paced), looping."""
+        self._sender = asyncio.ensure_future(self._send_loop(audio))
+
+    async def _send_loop(self, audio: bytes) -> None:
+        assert self.rtp is not None
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while True:
+            offset = (n * 160) % len(audio)
+            self.rtp.send_frame(audio[offset:offset + 160])
+            n += 1
+            await asyncio.sleep(max(start + n * 0.02 - loop.time(), 0))
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        if self.rtp is not None:
+            self.rtp.close()
+        await self.ua.close()

@@ -1,0 +1,105 @@
+"""The engine against a scriptable phone over real sockets on 127.0.0.1: outcomes, the AI
+fork both ways, hang-up cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from yotel.fork.client import ForkConfig
+from yotel.media.call import Call, CallEvent
+from yotel.media.engine import MediaEngine
+from yotel.testing.fake_ai import FakeVoiceAI
+
+from .phone import Phone, tone
+
+
+def fork_for(ai: FakeVoiceAI, call_id: str = "c1") -> tuple[ForkConfig, dict[str, object]]:
+    return (ForkConfig(url=ai.url, allow_insecure=True),
+            {"call_id": call_id, "direction": "outbound"})
+
+
+async def wait_until(predicate: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def test_outbound_call_streams_both_ways_and_cleans_up(
+        engine: MediaEngine, phone: Phone) -> None:
+    async with FakeVoiceAI(mode="play", play_audio=tone(1000, 2.0)) as ai:
+        events: list[CallEvent] = []
+        call = await engine.originate(phone.uri, fork=fork_for(ai))
+        call.subscribe(events.append)
+        session = await ai.next_session()
+        await asyncio.wait_for(call.answered.wait(), 5)
+        phone.send_audio(tone(440, 1.0))
+        await session.wait_for_binary(40)
+        await wait_until(lambda: len(phone.received) >= 40)
+        assert {len(frame) for _, frame in session.binary} == {160}
+        assert session.metadata["call_id"] == "c1"
+        port = call.leg.session.local_port
+        await call.hangup()
+        end = await call.wait_ended(5)
+        assert end.outcome == "hangup"
+        assert [e.kind for e in events][-1] == "ended"
+        stops = await session.wait_for_text("stop")
+        assert stops[0]["reason"] == "hangup"
+        await asyncio.wait_for(session.closed.wait(), 5)
+        assert call.scope.tasks == 0 and call.scope.resources == 0
+        assert call.id not in engine.calls
+        assert engine.clock.subscribers == 0
+        assert port_is_free(port) and port_is_free(port + 1)
+        await asyncio.wait_for(phone.dialog.terminated.wait(), 5)  # type: ignore[union-attr]
+
+
+async def test_busy_and_no_answer(engine: MediaEngine, phone: Phone) -> None:
+    phone.answer_mode = "busy"
+    call = await engine.originate(phone.uri)
+    assert (await call.wait_ended(10)).outcome == "busy"
+    phone.answer_mode = "ring"
+    call = await engine.originate(phone.uri, answer_timeout_s=0.5)
+    end = await call.wait_ended(10)
+    assert (end.outcome, end.sip_status) == ("no_answer", 487)
+
+
+async def test_ai_close_1000_hangs_up(engine: MediaEngine, phone: Phone) -> None:
+    async with FakeVoiceAI(mode="echo", close_after_frames=10, close_code=1000) as ai:
+        call = await engine.originate(phone.uri, fork=fork_for(ai))
+        await asyncio.wait_for(call.answered.wait(), 5)
+        phone.send_audio(tone(440, 1.0))
+        end = await call.wait_ended(10)
+        assert end.outcome == "hangup"
+        await asyncio.wait_for(phone.dialog.terminated.wait(), 5)  # type: ignore[union-attr]
+
+
+async def test_caller_hangup_and_inbound_flow(engine: MediaEngine, phone: Phone,
+                                              echo_ai: FakeVoiceAI) -> None:
+    calls: list[Call] = []
+
+    async def handler(call: Call) -> None:
+        calls.append(call)
+        await call.ringing()
+        await call.attach_fork(*fork_for(echo_ai, "in1"))
+        await call.answer()
+
+    engine.on_inbound(handler)
+    host, port = engine.sip_address
+    await phone.call(f"sip:100@{host}:{port}")
+    phone.send_audio(tone(440, 1.0))
+    session = await echo_ai.next_session()
+    await session.wait_for_binary(25)
+    await wait_until(lambda: len(phone.received) >= 20)  # the echo came back over RTP
+    await phone.dialog.bye()  # type: ignore[union-attr]
+    end = await calls[0].wait_ended(5)
+    assert end.outcome == "caller_hangup"
+    assert (await session.wait_for_text("stop"))[0]["reason"] == "caller_hangup"
