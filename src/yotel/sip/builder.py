@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from yotel.sip.address import new_tag
 from yotel.sip.message import Headers, SipRequest, SipResponse
 
 REASONS = {
@@ -48,7 +49,10 @@ def make_request(method: str, uri: str, *, via_value: str, from_: str, to: str, 
 def make_response(request: SipRequest, status: int, reason: str | None = None, *,
                   to_tag: str | None = None, contact: str | None = None, body: bytes = b"",
                   extra: Iterable[tuple[str, str]] = ()) -> SipResponse:
-    """§8.2.6.2: Via, From, Call-ID and CSeq are copied; To gets our tag if it has none."""
+    """§8.2.6.2: Via, From, Call-ID and CSeq are copied; To gets our tag if it has none
+    (a fresh one unless `to_tag` is given; never on 100 Trying)."""
+    if to_tag is None and status > 100:
+        to_tag = new_tag()
     headers = Headers()
     for value in request.headers.get_all("Via"):
         headers.add("Via", value)

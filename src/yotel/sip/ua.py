@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_call_id, new_tag
 from yotel.sip.builder import ALLOW, make_response, via
+from yotel.sip.checks import request_problem
 from yotel.sip.dialog import Address, Dialog, InviteFailed
 from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import (
@@ -48,6 +49,7 @@ class SipStats:
     malformed_dropped: int = 0
     stray_responses: int = 0
     rejected_481: int = 0
+    rejected_bad_request: int = 0  # parseable but unacceptable: 400, 415, 416, 420
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -259,12 +261,20 @@ class UserAgent:
         self.stats.stray_responses += 1
 
     def _on_request(self, request: SipRequest, source: Address) -> None:
+        problem = request_problem(request)
         if request.method == "ACK":
+            if problem is not None:  # an ACK gets no response: drop it like unparseable bytes
+                raise SipParseError(problem.reason)
             self._on_ack(request)
             return
         existing = self._servers.get((request.branch, request.method))
         if existing is not None:
             existing.receive_retransmission()
+            return
+        if problem is not None:
+            self.stats.rejected_bad_request += 1
+            self._server(request, source).respond(make_response(
+                request, problem.status, problem.reason, extra=problem.headers))
             return
         if request.method == "CANCEL":
             self._on_cancel(request, source)
