@@ -1,0 +1,139 @@
+"""The caller timeline (§6.3) and the AI playout queue (§6.4-§6.5), pure, time passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from yotel.fork.frames import Cleared, MarkEvent
+from yotel.fork.playout import Playout
+from yotel.fork.timeline import CallerTimeline, silence_frame
+
+MU = b"\xff" * 160
+
+
+def frame(k: int) -> bytes:
+    return bytes([k % 256]) * 160
+
+
+def test_silence_is_the_law_of_the_agent() -> None:
+    assert silence_frame("pcmu") == MU and silence_frame("pcma") == b"\xd5" * 160
+    with pytest.raises(ValueError):
+        silence_frame("opus")
+
+
+def test_in_order_packets_are_emitted_on_arrival_not_on_the_tick() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    for k in range(5):
+        assert tl.push(5000 + 160 * k, frame(k), 0.005 + 0.02 * k) == [frame(k)]
+    assert tl.tick(0.1) == []  # nothing overdue
+    assert tl.next_slot == 5 and tl.filled == 0
+
+
+def test_first_packet_is_anchored_to_its_arrival_slot() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    assert tl.push(777, frame(1), 0.065) == [MU, MU, MU, frame(1)]  # slots 0-2 silent
+
+
+def test_gap_is_filled_before_a_future_packet_and_late_ones_are_dropped() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    tl.push(0, frame(0), 0.0)
+    assert tl.push(480, frame(3), 0.07) == [MU, MU, frame(3)]
+    assert tl.push(160, frame(1), 0.071) == []  # its slot went out as silence
+    assert tl.push(480, frame(3), 0.072) == []  # duplicate
+    assert tl.late == 2 and tl.filled == 2
+
+
+def test_tick_fills_only_slots_past_the_grace() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    tl.push(0, frame(0), 0.001)
+    # Slot 1's packet is expected at ~20 ms; it is given up after more than two frames.
+    assert tl.tick(0.079) == []
+    assert tl.tick(0.081) == [MU]
+    assert tl.tick(0.2) == [MU] * 6  # hold/mute: silence keeps the timeline going
+    assert tl.push(160 * 8, frame(8), 0.201) == [frame(8)]
+
+
+def test_timestamp_wrap() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    assert tl.push(0xFFFFFF60, frame(0), 0.0) == [frame(0)]
+    assert tl.push(0x00000000, frame(1), 0.02) == [frame(1)]
+    assert tl.push(0x000000A0, frame(2), 0.04) == [frame(2)]
+    assert tl.push(0xFFFFFF60, frame(0), 0.05) == []
+
+
+def test_a_sender_whose_clock_falls_behind_is_reanchored_not_dropped_forever() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    tl.push(0, frame(0), 0.0)
+    tl.tick(0.5)  # 500 ms of hold: silence up to slot 22
+    # Timestamps froze across the hold: the next packet claims slot 1, but it is the newest.
+    assert tl.push(160, frame(1), 0.5) == [frame(1)]
+    assert tl.push(320, frame(2), 0.52) == [frame(2)]
+    assert tl.reanchored == 1 and tl.late == 0
+
+
+def test_a_timestamp_jump_ahead_is_a_new_base_not_minutes_of_silence() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    tl.push(0, frame(0), 0.0)
+    assert tl.push(0x40000000, frame(1), 0.02) == [frame(1)]
+    assert tl.reanchored == 1
+
+
+def test_long_and_short_packets_become_whole_frames() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    assert tl.push(0, b"\x01" * 320, 0.0) == [b"\x01" * 160, b"\x01" * 160]
+    assert tl.push(320, b"\x02" * 100, 0.04) == [b"\x02" * 100 + b"\xff" * 60]
+    assert tl.next_slot == 3
+
+
+def test_playout_starts_after_a_full_frame_and_holds_a_ragged_tail_one_tick() -> None:
+    p = Playout()
+    p.append(b"\x01" * 100)
+    assert p.next_frame() == (None, [])
+    p.append(b"\x01" * 100)  # the rest arrived in time: no padding
+    assert p.next_frame()[0] == b"\x01" * 160
+    assert p.next_frame() == (None, [])  # 40 bytes left: held one tick
+    assert p.next_frame()[0] == b"\x01" * 40 + b"\xff" * 120
+    assert p.played_ms == 25 and p.next_frame() == (None, [])
+
+
+def test_playout_cap_drops_the_excess() -> None:
+    p = Playout()
+    assert p.append(b"\0" * (61 * 8000)) == 8000
+    assert p.queued_ms == 60_000 and p.append(b"\0") == 1
+
+
+def test_marks_fire_in_order_when_playout_reaches_them() -> None:
+    p = Playout()
+    assert p.add_mark("empty") == [MarkEvent("empty", "playout", 0)]
+    p.append(b"\x01" * 320)
+    assert p.add_mark("a") == []
+    p.append(b"\x02" * 160)
+    assert p.add_mark("b") == []
+    assert p.next_frame() == (b"\x01" * 160, [])
+    assert p.next_frame() == (b"\x01" * 160, [MarkEvent("a", "playout", 40)])
+    assert p.next_frame() == (b"\x02" * 160, [MarkEvent("b", "playout", 60)])
+
+
+def test_clear_answers_cleared_and_pending_marks() -> None:
+    p = Playout()
+    p.append(b"\x01" * 800)
+    p.add_mark("end")
+    p.next_frame()
+    cleared, marks = p.clear()
+    assert cleared == Cleared(played_ms=20, discarded_ms=80)
+    assert marks == [MarkEvent("end", "cleared", 20)]
+    assert p.next_frame() == (None, []) and p.marks == type(p.marks)()
+    p.append(b"\x03" * 160)
+    assert p.next_frame()[0] == b"\x03" * 160
+
+
+def test_clear_marks_is_silent_and_the_mark_limit_holds() -> None:
+    p = Playout()
+    p.append(b"\x01" * 160)
+    for i in range(100):
+        p.add_mark(f"m{i}")
+    with pytest.raises(OverflowError):
+        p.add_mark("m100")
+    p.clear_marks()
+    assert p.next_frame() == (b"\x01" * 160, [])
+    assert p.clear()[1] == []
