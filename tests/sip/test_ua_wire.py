@@ -335,3 +335,29 @@ def _reply(req: SipRequest, status: int, reason: str, *, to_tag: str, extra: str
             + ("Content-Type: application/sdp\r\n" if body else "")
             + f"Content-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
+
+
+async def test_cancel_still_works_after_the_handler_returned(peer: RawPeer,
+                                                             ua: UserAgent) -> None:
+    # The media engine's handler returns at once and answers later from its own task.
+    pending: list[IncomingInvite] = []
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        await incoming.ringing()
+        pending.append(incoming)
+
+    ua.on_invite = on_invite
+    peer.send(request(peer, ua, "INVITE", body=OFFER, branch="z9hG4bKlater"), ua.local_address)
+    await peer.response(180)
+    await asyncio.sleep(0.05)
+    peer.send(request(peer, ua, "CANCEL", branch="z9hG4bKlater", cseq="1 CANCEL"),
+              ua.local_address)
+    assert (await peer.response()).status == 200
+    assert (await peer.response()).status == 487
+    assert pending[0].cancelled.is_set()
+
+
+async def test_no_handler_means_480(peer: RawPeer, ua: UserAgent) -> None:
+    peer.send(request(peer, ua, "INVITE", body=OFFER), ua.local_address)
+    assert (await peer.response(100)).status == 100
+    assert (await peer.response()).status == 480

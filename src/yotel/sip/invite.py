@@ -167,6 +167,8 @@ class IncomingInvite:
         response = make_response(self.request, status, to_tag=self.to_tag,
                                  contact=contact)
         self._transaction.respond(response)
+        if status >= 200:
+            self._ua.forget_invite(self)
 
     async def ringing(self) -> None:
         if not self.cancelled.is_set():
@@ -187,6 +189,7 @@ class IncomingInvite:
         response = make_response(self.request, 200, to_tag=self.to_tag,
                                  contact=self._ua.contact, body=sdp)
         self._transaction.respond(response)  # the transaction ends; we retransmit below
+        self._ua.forget_invite(self)  # a CANCEL from now on is too late (§9.2): 481
         ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
                                                already_sent=True)
         if ack is None:

@@ -325,12 +325,11 @@ class UserAgent:
     def _new_invite(self, request: SipRequest, source: Address) -> None:
         server = self._server(request, source)
         server.respond(make_response(request, 100))  # §8.2.6.1: stop the caller's Timer A
-        to_tag = new_tag()
-        incoming = IncomingInvite(self, request, source, server, to_tag)
-        self._invites[request.branch] = incoming
         if self.on_invite is None:
-            server.respond(make_response(request, 480, to_tag=to_tag))
+            server.respond(make_response(request, 480))
             return
+        incoming = IncomingInvite(self, request, source, server, new_tag())
+        self._invites[request.branch] = incoming
         self.spawn(self._run_invite_handler(incoming))
 
     async def _run_invite_handler(self, incoming: IncomingInvite) -> None:
@@ -341,8 +340,12 @@ class UserAgent:
             log.exception("invite handler failed")
             if incoming.dialog is None:
                 await incoming.reject(500)
-        finally:
-            self._invites.pop(incoming.request.branch, None)
+        # The handler may return before the call is answered (the engine answers later), so
+        # the INVITE stays CANCEL-able until a final response goes out (`forget_invite`).
+
+    def forget_invite(self, incoming: IncomingInvite) -> None:
+        if self._invites.get(incoming.request.branch) is incoming:
+            del self._invites[incoming.request.branch]
 
     def _out_of_dialog(self, request: SipRequest, source: Address) -> None:
         server = self._server(request, source)
