@@ -73,7 +73,14 @@ class Phone:
         rtp.configure(payload_type=negotiated.payload_type, dtmf_pt=negotiated.dtmf_pt,
                       remote=(negotiated.remote_address, negotiated.remote_port))
         self.dialog = await incoming.accept(bytes(sdp))
+        self.dialog.on_reinvite = self._on_reinvite
         self.answered.set()
+
+    async def _on_reinvite(self, offer: bytes | None) -> bytes:
+        assert self.rtp is not None and offer is not None
+        sdp, _ = answer(SessionDescription.parse(offer), "127.0.0.1", self.rtp.local_port,
+                        ["PCMU", "PCMA"])
+        return bytes(sdp)
 
     async def call(self, uri: str, codecs: list[str] | None = None) -> Dialog:
         rtp = await self._open_rtp()

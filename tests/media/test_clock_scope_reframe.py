@@ -1,0 +1,93 @@
+"""The shared clock, the call task group, the 20 ms re-framer and the histograms."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from yotel.media.clock import MediaClock
+from yotel.media.reframe import Reframer
+from yotel.media.scope import MediaScope, ScopeClosed
+from yotel.media.stats import Histogram
+
+
+async def test_clock_ticks_without_drift() -> None:
+    clock = MediaClock()
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    clock.subscribe(times.append)
+    start = loop.time()
+    clock.start()
+    await asyncio.sleep(0.5)
+    await clock.stop()
+    elapsed = loop.time() - start
+    # Deadlines are absolute: the count tracks elapsed time even when ticks run late.
+    assert abs(len(times) - elapsed / 0.02) <= 3
+
+
+async def test_clock_survives_a_failing_subscriber_and_unsubscribes() -> None:
+    clock = MediaClock(period_s=0.005)
+    seen: list[float] = []
+
+    def broken(_now: float) -> None:
+        raise RuntimeError("boom")
+
+    clock.subscribe(broken)
+    token = clock.subscribe(seen.append)
+    clock.start()
+    await asyncio.sleep(0.05)
+    clock.unsubscribe(token)
+    count = len(seen)
+    await asyncio.sleep(0.03)
+    await clock.stop()
+    assert count >= 3 and len(seen) == count
+
+
+async def test_scope_cancels_tasks_and_closes_resources_newest_first() -> None:
+    failures: list[BaseException] = []
+    scope = MediaScope("t", on_failure=failures.append)
+    order: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    scope.add(sock.close)
+    scope.add(lambda: order.append("sync"))
+
+    async def async_closer() -> None:
+        order.append("async")
+
+    scope.add(async_closer)
+    forever = scope.spawn(asyncio.sleep(3600), name="forever")
+
+    async def crash() -> None:
+        raise ValueError("bad")
+
+    scope.spawn(crash())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert [type(e) for e in failures] == [ValueError]
+    await scope.close()
+    assert forever.cancelled() and scope.tasks == 0 and scope.resources == 0
+    assert order == ["async", "sync"] and sock.fileno() == -1
+    with pytest.raises(ScopeClosed):
+        scope.spawn(asyncio.sleep(0))
+
+
+def test_reframer_passes_20ms_and_cuts_30ms() -> None:
+    r = Reframer()
+    frame = bytes(range(160))
+    assert r.push(1000, frame) == [(1000, frame)]
+    out = r.push(2000, b"a" * 240) + r.push(2240, b"b" * 240)
+    assert [(ts, len(f)) for ts, f in out] == [(2000, 160), (2160, 160), (2320, 160)]
+    assert out[1][1] == b"a" * 80 + b"b" * 80
+    assert r.push(9999, b"c" * 240) == [(9999, b"c" * 160)]  # a jump drops the leftover
+
+
+def test_histogram_quantiles() -> None:
+    h = Histogram()
+    for ms in range(1, 101):
+        h.record(ms / 10000)  # 0.1 .. 10 ms
+    h.record(5.0)  # overflow bucket
+    assert h.quantile_ms(0.5) == pytest.approx(5.1, abs=0.11)
+    assert h.quantile_ms(1.0) == pytest.approx(100.1)
+    assert Histogram().quantile_ms(0.5) is None
