@@ -2,7 +2,11 @@
 
 `await run_sipp(...)` starts sipp on 127.0.0.1 with a scenario (a built-in name or one of the XML
 files shipped in `yotel/testing/scenarios/`), waits for it within a timeout, and returns its exit
-code and output. `start_sipp(...)` returns the running process for tests that act meanwhile.
+code, output and error log. `start_sipp(...)` returns the running process for tests that act
+meanwhile; it returns once sipp's SIP socket is bound, so the test may send to it at once.
+
+sipp runs in a private temporary directory (its `*_errors.log` never lands in the checkout); the
+error log is read into `SippResult.errors` before the directory goes.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import asyncio
 import contextlib
 import shutil
 import socket
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 SIPP = "sipp"
+BUILTIN = ("uas", "uac")
+_PROC_UDP = Path("/proc/net/udp")
 
 
 def scenario_path(name: str) -> Path:
@@ -41,10 +48,17 @@ class SippResult:
     returncode: int
     stdout: str
     stderr: str
+    errors: str = ""  # sipp's -trace_err log: why a call failed
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def report(self) -> str:
+        """Enough to see why sipp failed, for assertion messages."""
+        return (f"sipp exit {self.returncode}\n--- errors\n{self.errors[-3000:]}\n--- stdout\n"
+                f"{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-1000:]}")
 
 
 @dataclass
@@ -52,21 +66,60 @@ class SippProcess:
     process: asyncio.subprocess.Process
     port: int
     media_port: int
+    workdir: Path | None = None
+    _tempdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     async def wait(self, timeout: float = 30.0) -> SippResult:
+        """Wait for sipp to finish (killed after `timeout` seconds, then returncode != 0)."""
         try:
             out, err = await asyncio.wait_for(self.process.communicate(), timeout)
         except TimeoutError:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
             out, err = await self.process.communicate()
-        return SippResult(self.process.returncode if self.process.returncode is not None else -1,
-                          out.decode(errors="replace"), err.decode(errors="replace"))
+        code = self.process.returncode
+        result = SippResult(code if code is not None else -1, out.decode(errors="replace"),
+                            err.decode(errors="replace"), self._error_log())
+        self._cleanup()
+        return result
 
     async def stop(self) -> None:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             await self.process.communicate()
+        self._cleanup()
+
+    def _error_log(self) -> str:
+        if self.workdir is None:
+            return ""
+        logs = sorted(self.workdir.glob("*_errors.log"))
+        return "\n".join(p.read_text(errors="replace") for p in logs)
+
+    def _cleanup(self) -> None:
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+
+def sipp_args(*, scenario: str, port: int, media_port: int, remote: tuple[str, int] | None,
+              calls: int, timeout_s: float, rtp_echo: bool, keys: dict[str, str],
+              extra: list[str]) -> list[str]:
+    binary = shutil.which(SIPP)
+    if binary is None:
+        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+    args = [binary, "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", str(calls),
+            "-nostdin", "-timeout", f"{max(1, round(timeout_s))}s", "-timeout_error",
+            "-max_recv_loops", "1000", "-trace_err"]
+    args += ["-sn", scenario] if scenario in BUILTIN else ["-sf", str(scenario_path(scenario))]
+    if rtp_echo:
+        args.append("-rtp_echo")
+    for key, value in keys.items():
+        args += ["-key", key, value]
+    args += extra
+    if remote is not None:
+        args.append(f"{remote[0]}:{remote[1]}")
+    return args
 
 
 async def start_sipp(*, scenario: str, remote: tuple[str, int] | None = None,
@@ -74,31 +127,46 @@ async def start_sipp(*, scenario: str, remote: tuple[str, int] | None = None,
                      calls: int = 1, timeout_s: float = 20.0, rtp_echo: bool = False,
                      keys: dict[str, str] | None = None, extra: list[str] | None = None,
                      cwd: Path | None = None) -> SippProcess:
-    """Start sipp. `scenario` is a built-in (`uas`, `uac`) or a shipped XML name."""
-    binary = shutil.which(SIPP)
-    if binary is None:
-        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+    """Start sipp. `scenario` is a built-in (`uas`, `uac`) or a shipped XML name; `keys` become
+    `-key name value` (used as `[name]` in scenarios); sipp gives up after `timeout_s`."""
     port = port or free_udp_port()
     media_port = media_port or free_udp_port(even=True)
-    args = [binary, "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", str(calls),
-            "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-max_recv_loops",
-            "1000"]
-    args += ["-sn", scenario] if scenario in ("uas", "uac") else ["-sf",
-                                                                   str(scenario_path(scenario))]
-    if rtp_echo:
-        args.append("-rtp_echo")
-    for key, value in (keys or {}).items():
-        args += ["-key", key, value]
-    args += extra or []
-    if remote is not None:
-        args.append(f"{remote[0]}:{remote[1]}")
+    args = sipp_args(scenario=scenario, port=port, media_port=media_port, remote=remote,
+                     calls=calls, timeout_s=timeout_s, rtp_echo=rtp_echo, keys=keys or {},
+                     extra=extra or [])
+    tempdir = tempfile.TemporaryDirectory(prefix="yotel-sipp-") if cwd is None else None
+    workdir = Path(tempdir.name) if tempdir is not None else cwd
     process = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, cwd=cwd)
-    await asyncio.sleep(0.2)  # let sipp bind its socket before a test sends to it
-    return SippProcess(process, port, media_port)
+        stderr=asyncio.subprocess.PIPE, cwd=workdir)
+    sipp = SippProcess(process, port, media_port, workdir, tempdir)
+    await _wait_bound(process, port)
+    return sipp
 
 
-async def run_sipp(*, timeout_s: float = 20.0, **kw: object) -> SippResult:
-    proc = await start_sipp(timeout_s=timeout_s, **kw)  # type: ignore[arg-type]
-    return await proc.wait(timeout_s + 10)
+async def _wait_bound(process: asyncio.subprocess.Process, port: int,
+                      limit_s: float = 5.0) -> None:
+    """Until sipp's UDP socket shows up in /proc/net/udp (or sipp exits, or `limit_s`)."""
+    needle = f":{port:04X} "
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while process.returncode is None and loop.time() < deadline:
+        try:
+            if needle in await asyncio.to_thread(_PROC_UDP.read_text):
+                return
+        except OSError:  # no procfs: give sipp a moment to bind
+            await asyncio.sleep(0.3)
+            return
+        await asyncio.sleep(0.02)
+
+
+async def run_sipp(*, scenario: str, timeout_s: float = 20.0,
+                   remote: tuple[str, int] | None = None, port: int | None = None,
+                   media_port: int | None = None, calls: int = 1, rtp_echo: bool = False,
+                   keys: dict[str, str] | None = None,
+                   extra: list[str] | None = None) -> SippResult:
+    """Start sipp and wait for it to finish (at most `timeout_s` + 10 s)."""
+    sipp = await start_sipp(scenario=scenario, remote=remote, port=port, media_port=media_port,
+                            calls=calls, timeout_s=timeout_s, rtp_echo=rtp_echo, keys=keys,
+                            extra=extra)
+    return await sipp.wait(timeout_s + 10)
