@@ -69,6 +69,7 @@ class ForkConfig:
     connect_timeout_s: float = 5.0
     ping_interval_s: float = 10.0
     ping_timeout_s: float = 5.0
+    close_timeout_s: float = 2.0  # how long a closing handshake (ours or a failed ping's) waits
     reconnect_first_s: float = 0.25
     reconnect_max_s: float = 2.0
     reconnect_budget_s: float = 8.0
@@ -122,6 +123,7 @@ class AudioFork:
             ws = await connect(cfg.url, subprotocols=[Subprotocol(cfg.subprotocol)],
                                additional_headers=headers, open_timeout=open_timeout_s, proxy=None,
                                ping_interval=cfg.ping_interval_s, ping_timeout=cfg.ping_timeout_s,
+                               close_timeout=cfg.close_timeout_s,
                                max_size=cfg.max_message_bytes, compression=None,
                                user_agent_header="yotel-audio-fork/1", **pinned)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError, UnsafeUrlError) as exc:

@@ -33,6 +33,7 @@ class FakeSession:
     binary: list[tuple[float, bytes]] = field(default_factory=list)
     texts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    wedged: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -76,6 +77,7 @@ class FakeSession:
 
     def stop_answering_pings(self) -> None:
         """Hang like a wedged server: stop reading the socket, so pings go unanswered."""
+        self.wedged = True
         self.ws.transport.pause_reading()
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
@@ -128,6 +130,9 @@ class FakeVoiceAI:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        for session in self.sessions:
+            if session.wedged:  # it would never read the closing handshake
+                session.abort()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
