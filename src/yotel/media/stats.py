@@ -48,11 +48,8 @@ class Histogram:
 @dataclass
 class PacketCounters:
     rtp_in: int = 0  # caller audio packets handed to the media engine
-    rtp_out: int = 0  # frames sent to callers
-    ws_out: int = 0  # caller frames sent to AIs (including silence fill)
-    ws_in_bytes: int = 0  # AI audio bytes received
-    silence_filled: int = 0  # caller frames the timeline filled
-    ai_frames_played: int = 0  # AI frames sent over RTP
+    rtp_out: int = 0  # frames sent to callers (AI audio, prompts, silence)
+    ai_frames_played: int = 0  # of which AI audio
 
 
 @dataclass
