@@ -1,0 +1,93 @@
+"""More of Yotel's SIP stack against sipp: delayed offer, the RFC refusals, a burst of calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from yotel.sip.dialog import Dialog
+from yotel.sip.invite import IncomingInvite
+from yotel.sip.sdp import PCMA, PCMU, SessionDescription, accept_answer, answer, build_offer
+from yotel.sip.ua import UserAgent
+from yotel.testing.sipp import run_sipp, start_sipp
+
+pytestmark = pytest.mark.sipp
+
+
+@pytest.fixture
+async def yotel() -> AsyncIterator[UserAgent]:
+    async with UserAgent("127.0.0.1", 0) as ua:
+        yield ua
+
+
+async def test_sipp_late_offer_gets_our_offer_and_answers_in_ack(yotel: UserAgent) -> None:
+    offer = build_offer("127.0.0.1", 42000, [PCMU, PCMA])
+    dialogs: asyncio.Queue[Dialog] = asyncio.Queue()
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        assert incoming.offer is None
+        await dialogs.put(await incoming.accept(bytes(offer)))
+
+    yotel.on_invite = on_invite
+    result = await run_sipp(scenario="uac_late_offer", remote=yotel.local_address)
+    assert result.ok, result.report
+    dialog = dialogs.get_nowait()
+    negotiated = accept_answer(offer, SessionDescription.parse(dialog.remote_sdp or b""))
+    assert negotiated.codec == PCMA  # what sipp's ACK answered with
+    await asyncio.wait_for(dialog.terminated.wait(), 5)
+    assert dialog.end_reason == "remote_bye"
+
+
+async def test_refusals_are_the_rfc_responses(yotel: UserAgent) -> None:
+    calls: list[IncomingInvite] = []
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        calls.append(incoming)
+
+    yotel.on_invite = on_invite
+    result = await run_sipp(scenario="uac_refusals", remote=yotel.local_address)
+    assert result.ok, result.report
+    assert calls == []  # nothing refused ever reached the application
+    assert yotel.stats.rejected_bad_request == 3  # 400, 420, 416
+    assert yotel.stats.rejected_481 == 1
+
+
+async def test_sipp_places_many_concurrent_calls_into_yotel(yotel: UserAgent) -> None:
+    # sipp's built-in UAC: 40 calls at 20 per second, up to 40 at once, each ending with
+    # sipp's BYE; every one must see 100/180/200 and a 200 to its BYE.
+    answered = 0
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        nonlocal answered
+        await incoming.ringing()
+        sdp = SessionDescription.parse(incoming.offer or b"")
+        reply, _ = answer(sdp, "127.0.0.1", 43000, [PCMU])
+        await incoming.accept(bytes(reply))
+        answered += 1
+
+    yotel.on_invite = on_invite
+    result = await run_sipp(scenario="uac", remote=yotel.local_address, calls=40,
+                            extra=["-r", "20", "-l", "40"], timeout_s=30)
+    assert result.ok, result.report
+    assert answered == 40
+    await asyncio.sleep(0)  # let the last BYE's dialog cleanup run
+    assert yotel.dialogs == []
+
+
+async def test_yotel_places_many_concurrent_calls_to_sipp(yotel: UserAgent) -> None:
+    sipp = await start_sipp(scenario="uas", calls=30, timeout_s=30)
+    try:
+        offer = bytes(build_offer("127.0.0.1", 42000, [PCMU]))
+        outs = [await yotel.invite(f"sip:{n}@127.0.0.1:{sipp.port}",
+                                   from_uri="sip:yotel@127.0.0.1", sdp=offer)
+                for n in range(30)]
+        dialogs = await asyncio.gather(*(out.wait_answer(15) for out in outs))
+        assert len(yotel.dialogs) == 30
+        await asyncio.gather(*(dialog.bye() for dialog in dialogs))
+        result = await sipp.wait(20)
+    finally:
+        await sipp.stop()
+    assert result.ok, result.report
+    assert yotel.dialogs == []
