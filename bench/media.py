@@ -35,6 +35,7 @@ SILENCE = b"\xff" * 160
 TONE = g711.encode((6000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000))
                    .astype("<i2").tobytes(), "pcmu")
 COUNTER = struct.Struct("!I")
+PHASES = 10  # calls are spread over 10 slots of the 20 ms period
 
 
 class Role:
@@ -127,17 +128,19 @@ class Load:
             self.calls.append((rtp, dialog))
 
     async def stream(self) -> None:
-        """One ticker for every connected call, deadline-paced (no drift), like Yotel's clock.
-        A call streams from its answer on, as a phone does; `stop` ends it."""
+        """One deadline-paced ticker (no drift) for every connected call. Real phones are not
+        in phase with each other, so the calls are spread over `PHASES` slots of the 20 ms
+        period instead of all sending at the same instant. A call streams from its answer on,
+        as a phone does; `stopped` ends it."""
         loop = asyncio.get_running_loop()
-        start, tick = loop.time(), 0
+        start, step = loop.time(), 0
         while not self.stopped:
             now = loop.time()
-            for rtp, _ in self.calls:
+            for rtp, _ in self.calls[step % PHASES::PHASES]:
                 rtp.send(self.sent, now)
                 self.sent += 1
-            tick += 1
-            await asyncio.sleep(max(start + tick * 0.02 - loop.time(), 0))
+            step += 1
+            await asyncio.sleep(max(start + step * 0.02 / PHASES - loop.time(), 0))
 
     async def hang_up(self) -> None:
         await asyncio.gather(*(dialog.bye() for _, dialog in self.calls))

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -113,7 +115,11 @@ async def run_ai() -> None:
 def main() -> None:
     role = sys.argv[1]
     if role == "yotel":
-        uvloop.run(run_yotel(sys.argv[2]))
+        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the engine process
+        if profile:
+            cProfile.runctx("uvloop.run(run_yotel(sys.argv[2]))", globals(), locals(), profile)
+        else:
+            uvloop.run(run_yotel(sys.argv[2]))
     elif role == "ai":
         uvloop.run(run_ai())
     else:

@@ -163,6 +163,10 @@ class Call:
             return
         sdp = self.leg.local if self.leg.local is not None else None
         body = bytes(sdp) if sdp is not None else self.leg.offer()
+        if self.incoming.offer is not None:
+            # The 200 leaves synchronously inside accept(): media starts with it, so caller RTP
+            # sent as soon as the 200 arrives is not lost while we wait for the ACK.
+            self._start_media()
         try:
             dialog = await self.incoming.accept(body)
         except InviteFailed as exc:
@@ -185,10 +189,10 @@ class Call:
         if self.state != "answered":
             await self._finish("caller_hangup", 487, "caller cancelled")
 
-    def _answered(self) -> None:
-        if self.state == "ended":
+    def _start_media(self) -> None:
+        """Caller audio and the clock start at answer (PRODUCT.md §6.1, §6.3)."""
+        if self._tick_token is not None:
             return
-        self.state = "answered"
         self.answered_at = now = self._loop.time()
         self._silence = g711.silence(self.leg.encoding)
         session = self.leg.session
@@ -197,6 +201,12 @@ class Call:
         if self.fork is not None:
             self.fork.start_audio(now)
         self._tick_token = self._rt.clock.subscribe(self._on_tick)
+
+    def _answered(self) -> None:
+        if self.state == "ended":
+            return
+        self.state = "answered"
+        self._start_media()
         self.answered.set()
         self._emit("answered")
         self._open_pending_fork()
