@@ -6,26 +6,33 @@ Yotel is the WebSocket client; the tenant's voice AI is the server at the agent'
                                 auth_token=token, encoding="pcmu"),
                      metadata={"call_id": ..., "tenant_id": ..., ...},   # PRODUCT.md §6.2
                      mint_token=mint,          # async () -> (token, expires_at), refresh agents
-                     on_latency=stats_cb)      # (kind, seconds): "rtp_to_ws" | "ws_to_rtp"
+                     on_latency=stats_cb,      # (kind, seconds): "rtp_to_ws" | "ws_to_rtp"
+                     sleep=asyncio.sleep)      # the token-refresh timer (tests: a fake clock)
     await fork.connect()            # at ringing; ForkConnectError if the AI cannot be had
+                                    # (DNS/SSRF refusal, timeout, 401, subprotocol not selected)
     fork.start_audio(now)           # at answer: caller frame 0 starts now
     fork.push_caller(rtp_ts, payload, now)   # RTP receive path: frames go out at once
     frame = fork.tick(now)          # every 20 ms media-clock tick: fills caller gaps with
                                     # silence; returns the AI's next 160-byte frame or None
     fork.send_caller_frame(frame)   # alternative to push_caller for a ready-made 160-byte frame
     fork.send_dtmf("5", 200); fork.send_event("hold", {}); fork.send_warning/send_error(...)
+    fork.begin_transfer()           # the AI leaving now is not a hang-up (outcome "closed")
     await fork.close("hangup")      # `stop` frame, then close 1000 (1001 drain, 4000, 4001, 4009)
     outcome = await fork.wait_closed()   # also `fork.outcome` (a future)
 
-Outcomes: "closed" (Yotel closed it), "ai_hangup" (the AI closed with 1000: the call hangs up
-with outcome `hangup`), "ai_disconnected" (the AI closed with 4xxx, or dropped and was not back
-within the reconnect budget). Every method but `connect`, `close` and `wait_closed` is
-non-blocking and cheap, for ~50 frames/s each way per call and hundreds of calls per process.
+Outcomes: "closed" (Yotel closed it, or the AI left during a transfer), "ai_hangup" (the AI
+closed with 1000: the call hangs up with outcome `hangup`), "ai_disconnected" (the AI closed
+with 4xxx, or dropped and was not back within the reconnect budget). Every method but
+`connect`, `close` and `wait_closed` is non-blocking and cheap, for ~50 frames/s each way per
+call and hundreds of calls per process.
 
 Caller frames go through a bounded backlog feeding one writer task: more than 500 ms waiting
 (a slow AI) drops the oldest and sends one `warning` (`caller_audio_dropped`, `dropped_ms`) per
 episode. While the fork is redialling, caller audio and text are not queued (the resumed
 metadata's `gap_ms` tells the AI), and the playout queue restarts empty with the new socket.
+The 101st outstanding mark is answered with an `error` frame (`too_many_marks`) and ignored.
+Close codes (`yotel.fork.dial`): 1000 call ended, 1001 node draining, 4000 protocol violation,
+4001 token invalid, 4009 call already ended.
 """
 
 from __future__ import annotations
@@ -35,59 +42,35 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.typing import Subprotocol
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from yotel.fork import frames
+from yotel.fork.dial import ForkConfig, ForkConnectError, dial, send_metadata
 from yotel.fork.playout import Playout
 from yotel.fork.timeline import CallerTimeline, silence_frame
-from yotel.net.guard import UnsafeUrlError, resolve_public
 
 log = logging.getLogger(__name__)
 LatencyCallback = Callable[[str, float], None]
 MintToken = Callable[[], Awaitable[tuple[str, str]]]
+Sleep = Callable[[float], Awaitable[None]]
 RTP_TO_WS = "rtp_to_ws"  # caller frame handed to the fork -> written to the socket
 WS_TO_RTP = "ws_to_rtp"  # AI audio received -> its first byte pulled for playout
-
-
-class ForkConnectError(Exception):
-    """The AI could not be reached, refused us, or did not select the subprotocol."""
-
-
-@dataclass(frozen=True)
-class ForkConfig:
-    url: str
-    subprotocol: str = frames.DRACHTIO_SUBPROTOCOL
-    auth_token: str | None = None
-    encoding: str = "pcmu"
-    allow_insecure: bool = False
-    connect_timeout_s: float = 5.0
-    ping_interval_s: float = 10.0
-    ping_timeout_s: float = 5.0
-    close_timeout_s: float = 2.0  # how long a closing handshake (ours or a failed ping's) waits
-    reconnect_first_s: float = 0.25
-    reconnect_max_s: float = 2.0
-    reconnect_budget_s: float = 8.0
-    token_refresh_s: float | None = 25 * 60  # None: no refresh (ws_session agents)
-    backlog_frames: int = 25  # 500 ms of caller audio
-    # Messages over this close the socket (1009); text over frames.MAX_TEXT_BYTES but under it
-    # is answered with an `error` frame instead, so the session survives.
-    max_message_bytes: int = 4 << 20
+__all__ = ["RTP_TO_WS", "WS_TO_RTP", "AudioFork", "ForkConfig", "ForkConnectError",
+           "LatencyCallback", "MintToken"]
 
 
 class AudioFork:
     def __init__(self, config: ForkConfig, metadata: Mapping[str, Any], *,
                  on_latency: LatencyCallback | None = None,
-                 mint_token: MintToken | None = None) -> None:
+                 mint_token: MintToken | None = None, sleep: Sleep = asyncio.sleep) -> None:
         self.config = config
         self._metadata = dict(metadata)
         self._on_latency = on_latency
         self._mint_token = mint_token
+        self._sleep = sleep  # the token-refresh timer's clock; tests inject a fake one
         self._silence = silence_frame(config.encoding)
         self.playout = Playout(self._silence)
         self.timeline: CallerTimeline | None = None
@@ -99,6 +82,8 @@ class AudioFork:
         self._arrivals: deque[tuple[int, float]] = deque()  # (stream byte offset, receive time)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._transferring = False
+        self.text_dropped = 0
         self._loop = asyncio.get_running_loop()
         self.outcome: asyncio.Future[str] = self._loop.create_future()
         self.dropped_frames = 0
@@ -107,52 +92,16 @@ class AudioFork:
     # -- connection --------------------------------------------------------------------------
     async def connect(self) -> None:
         """Open the socket and send metadata; ForkConnectError if that fails."""
-        ws = await self._open(self.config.connect_timeout_s)
-        await self._send_metadata(ws, resumed=False, gap_ms=None)
+        ws = await dial(self.config, self.config.connect_timeout_s)
+        await send_metadata(ws, self._metadata_frame(resumed=False, gap_ms=None))
         self._ws = ws
         self._spawn(self._session())
         self._spawn(self._writer())
         if self._mint_token is not None and self.config.token_refresh_s:
             self._spawn(self._refresh_tokens(self.config.token_refresh_s))
 
-    async def _open(self, open_timeout_s: float) -> ClientConnection:
-        cfg = self.config
-        headers = {"Authorization": f"Bearer {cfg.auth_token}"} if cfg.auth_token else None
-        try:
-            pinned = await self._pinned_address()
-            ws = await connect(cfg.url, subprotocols=[Subprotocol(cfg.subprotocol)],
-                               additional_headers=headers, open_timeout=open_timeout_s, proxy=None,
-                               ping_interval=cfg.ping_interval_s, ping_timeout=cfg.ping_timeout_s,
-                               close_timeout=cfg.close_timeout_s,
-                               max_size=cfg.max_message_bytes, compression=None,
-                               user_agent_header="yotel-audio-fork/1", **pinned)
-        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, UnsafeUrlError) as exc:
-            raise ForkConnectError(f"cannot open the audio fork: {exc}") from exc
-        if ws.subprotocol != cfg.subprotocol:  # §6.1: not selecting it fails the connect
-            await ws.close(4000, "subprotocol not selected")
-            raise ForkConnectError(f"the AI did not select subprotocol {cfg.subprotocol}")
-        return ws
-
-    async def _pinned_address(self) -> dict[str, Any]:
-        """Connect to the address the SSRF guard checked, not whatever DNS says next; the URL
-        still supplies the Host header and (for wss) the TLS server name."""
-        parts = urlsplit(self.config.url)
-        host = parts.hostname or ""
-        secure = parts.scheme == "wss"
-        port = parts.port or (443 if secure else 80)
-        address = await resolve_public(host, port, allow_insecure=self.config.allow_insecure)
-        pinned: dict[str, Any] = {"host": address, "port": port}
-        if secure:
-            pinned["server_hostname"] = host
-        return pinned
-
-    async def _send_metadata(self, ws: ClientConnection, *, resumed: bool,
-                             gap_ms: int | None) -> None:
-        meta = frames.Metadata(self._metadata, self.config.subprotocol, resumed, gap_ms)
-        try:
-            await ws.send(bytes(meta), text=True)
-        except ConnectionClosed as exc:
-            raise ForkConnectError("the AI closed before metadata") from exc
+    def _metadata_frame(self, *, resumed: bool, gap_ms: int | None) -> frames.Metadata:
+        return frames.Metadata(self._metadata, self.config.subprotocol, resumed, gap_ms)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -250,9 +199,15 @@ class AudioFork:
 
     # -- text (Yotel -> AI) -------------------------------------------------------------------
     def _send_text(self, frame: frames.YotelFrame) -> None:
-        if self._ws is not None:
-            self._text.append(bytes(frame))
-            self._wakeup.set()
+        if self._ws is None:
+            return
+        if len(self._text) >= self.config.text_backlog and isinstance(frame, frames.ErrorFrame):
+            # An AI flooding us with bad frames while not reading must not grow memory without
+            # bound; the answers it would not read anyway are the ones given up.
+            self.text_dropped += 1
+            return
+        self._text.append(bytes(frame))
+        self._wakeup.set()
 
     def send_dtmf(self, digit: str, duration_ms: int) -> None:
         self._send_text(frames.Dtmf(digit, duration_ms))
@@ -303,7 +258,7 @@ class AudioFork:
                 ws = self._ws
                 assert ws is not None
                 code = await self._read(ws)
-                if self._closing:
+                if self._closing or self._transferring:
                     return self._finish("closed")
                 if code == 1000:
                     return self._finish("ai_hangup")
@@ -336,9 +291,9 @@ class AudioFork:
             await asyncio.sleep(delay)
             delay = min(delay * 2, cfg.reconnect_max_s)
             try:
-                ws = await self._open(min(cfg.connect_timeout_s, remaining))
+                ws = await dial(cfg, min(cfg.connect_timeout_s, remaining))
                 gap_ms = int((loop.time() - lost_at) * 1000)
-                await self._send_metadata(ws, resumed=True, gap_ms=gap_ms)
+                await send_metadata(ws, self._metadata_frame(resumed=True, gap_ms=gap_ms))
             except ForkConnectError as exc:
                 log.info("audio fork redial failed: %s", exc)
                 continue
@@ -353,7 +308,7 @@ class AudioFork:
         """§6.6: a fresh callback token at minute 25 and every 25 min after."""
         assert self._mint_token is not None
         while True:
-            await asyncio.sleep(every_s)
+            await self._sleep(every_s)
             try:
                 token, expires_at = await self._mint_token()
             except Exception:  # the old token stays valid until its expiry; try next time
@@ -366,6 +321,12 @@ class AudioFork:
         self._ws = None
         if not self.outcome.done():
             self.outcome.set_result(outcome)
+
+    def begin_transfer(self) -> None:
+        """A transfer is under way (§6.5, §8: the AI's leg drops on transfer): from now on the
+        AI closing, with 1000 or otherwise, ends the session with outcome "closed" (the call
+        goes on) instead of "ai_hangup", and is never redialled."""
+        self._transferring = True
 
     async def wait_closed(self) -> str:
         """Wait until the session ends; its outcome."""

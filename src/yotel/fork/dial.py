@@ -1,0 +1,91 @@
+"""Opening the audio-fork WebSocket (PRODUCT.md §6.1): configuration, the SSRF-pinned dial,
+Bearer auth and the subprotocol check. The session logic lives in `client.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.typing import Subprotocol
+
+from yotel.fork import frames
+from yotel.net.guard import UnsafeUrlError, resolve_public
+
+PROTOCOL_VIOLATION = 4000  # §6.7 close codes Yotel uses
+TOKEN_INVALID = 4001
+CALL_ENDED = 4009
+
+
+class ForkConnectError(Exception):
+    """The AI could not be reached, refused us, or did not select the subprotocol."""
+
+
+@dataclass(frozen=True)
+class ForkConfig:
+    """One voice agent's fork settings; the timings are PRODUCT.md §6 defaults, shrinkable
+    for tests."""
+
+    url: str
+    subprotocol: str = frames.DRACHTIO_SUBPROTOCOL
+    auth_token: str | None = None
+    encoding: str = "pcmu"
+    allow_insecure: bool = False
+    connect_timeout_s: float = 5.0  # DNS + TCP + (TLS) + upgrade
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 5.0
+    close_timeout_s: float = 2.0  # how long a closing handshake (ours or a failed ping's) waits
+    reconnect_first_s: float = 0.25
+    reconnect_max_s: float = 2.0
+    reconnect_budget_s: float = 8.0
+    token_refresh_s: float | None = 25 * 60  # None: no refresh (ws_session agents)
+    backlog_frames: int = 25  # 500 ms of caller audio
+    text_backlog: int = 512  # Yotel -> AI text frames waiting; beyond, error frames are dropped
+    # Messages over this close the socket (1009); text over frames.MAX_TEXT_BYTES but under it
+    # is answered with an `error` frame instead, so the session survives.
+    max_message_bytes: int = 4 << 20
+
+
+async def dial(config: ForkConfig, timeout_s: float) -> ClientConnection:
+    """Open the socket within `timeout_s` (DNS included); ForkConnectError on any failure."""
+    headers = {"Authorization": f"Bearer {config.auth_token}"} if config.auth_token else None
+    try:
+        async with asyncio.timeout(timeout_s):
+            pinned = await _pinned_address(config)
+            ws = await connect(
+                config.url, subprotocols=[Subprotocol(config.subprotocol)],
+                additional_headers=headers, open_timeout=None, proxy=None,
+                ping_interval=config.ping_interval_s, ping_timeout=config.ping_timeout_s,
+                close_timeout=config.close_timeout_s, max_size=config.max_message_bytes,
+                compression=None, user_agent_header="yotel-audio-fork/1", **pinned)
+    except (OSError, InvalidHandshake, InvalidURI, TimeoutError, UnsafeUrlError) as exc:
+        raise ForkConnectError(f"cannot open the audio fork: {exc!r}") from exc
+    if ws.subprotocol != config.subprotocol:  # §6.1: not selecting it fails the connect
+        await ws.close(PROTOCOL_VIOLATION, "subprotocol not selected")
+        raise ForkConnectError(f"the AI did not select subprotocol {config.subprotocol}")
+    return ws
+
+
+async def _pinned_address(config: ForkConfig) -> dict[str, Any]:
+    """Connect to the address the SSRF guard checked, not whatever DNS says next; the URL still
+    supplies the Host header and (for wss) the TLS server name."""
+    parts = urlsplit(config.url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    address = await resolve_public(host, port, allow_insecure=config.allow_insecure)
+    pinned: dict[str, Any] = {"host": address, "port": port}
+    if secure:
+        pinned["server_hostname"] = host
+    return pinned
+
+
+async def send_metadata(ws: ClientConnection, metadata: frames.Metadata) -> None:
+    """The first frame on every socket (§6.2); ForkConnectError if the AI is already gone."""
+    try:
+        await ws.send(bytes(metadata), text=True)
+    except ConnectionClosed as exc:
+        raise ForkConnectError("the AI closed before metadata") from exc
