@@ -258,12 +258,18 @@ def test_invite_server_retransmission_in_completed_repeats_the_final() -> None:
     assert len(server.wire.sent) == 2 and server.wire.sent[1][1] == server.wire.sent[0][1]
 
 
-def test_invite_server_2xx_hands_over_to_the_ua_core() -> None:
+def test_invite_server_2xx_absorbs_retransmitted_invites_until_timer_l() -> None:
+    # RFC 6026 §8.7: the UA core retransmits the 2xx; the transaction only swallows INVITE
+    # retransmissions so they are not taken for new calls.
     server = Server()
     server.tx.respond(response(200))
-    assert server.tx.state is State.TERMINATED
+    assert server.tx.state is State.ACCEPTED
+    server.tx.receive_retransmission()
     server.tx.respond(response(486))  # too late: ignored
+    server.clock.advance(10)
     assert len(server.wire.sent) == 1
+    server.clock.advance(22.1)  # Timer L = 64*T1
+    assert server.tx.state is State.TERMINATED and server.timeouts == 0
 
 
 def test_non_invite_server_absorbs_retransmissions_until_timer_j() -> None:

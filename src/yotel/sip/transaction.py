@@ -45,6 +45,7 @@ class State(enum.Enum):
     PROCEEDING = "proceeding"
     COMPLETED = "completed"
     CONFIRMED = "confirmed"
+    ACCEPTED = "accepted"  # RFC 6026 §8.6: after a 2xx to INVITE
     TERMINATED = "terminated"
 
 
@@ -194,7 +195,10 @@ class ServerTransaction(_Base):
         if response.status < 200:
             self.state = State.PROCEEDING
         elif self.is_invite and response.status < 300:
-            self.terminate()  # the UA core retransmits 2xx until ACK (§13.3.1.4)
+            # RFC 6026 §8.7: stay to absorb retransmitted INVITEs (which would otherwise look
+            # like new calls) for Timer L; the UA core retransmits the 2xx (§13.3.1.4).
+            self.state = State.ACCEPTED
+            self._start("L", self.config.timeout, self.terminate)  # Timer L
         elif self.is_invite:
             self.state = State.COMPLETED
             self._start("G", self._interval, self._retransmit_final)  # Timer G

@@ -1,8 +1,9 @@
 """The SIP user agent: one UDP socket, transactions, dialogs, and the INVITE entry points.
 
-Everything that arrives goes through `_on_datagram`: bad bytes are counted and dropped; a
-response goes to its client transaction (by Via branch and CSeq method, §17.1.3); a request
-goes to its server transaction, its dialog, or is new (§17.2.3, §12.2.2).
+Everything that arrives comes parsed from the `UdpTransport` (which counts and drops bad bytes,
+and whatever this module refuses with ValueError) to `_on_message`: a response goes to its
+client transaction (by Via branch and CSeq method, §17.1.3); a request goes to its server
+transaction, its dialog, or is new (§17.2.3, §12.2.2).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_call_id, new_tag
@@ -33,34 +33,15 @@ from yotel.sip.message import (
     SipParseError,
     SipRequest,
     SipResponse,
-    parse_message,
 )
 from yotel.sip.transaction import ClientTransaction, LoopTimers, ServerTransaction, TimerConfig
+from yotel.sip.transport import SipStats, UdpTransport
+
+__all__ = ["InviteHandler", "SipStats", "UserAgent"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 InviteHandler = Callable[[IncomingInvite], Awaitable[None]]
-
-
-@dataclass
-class SipStats:
-    received: int = 0
-    sent: int = 0
-    malformed_dropped: int = 0
-    stray_responses: int = 0
-    rejected_481: int = 0
-    rejected_bad_request: int = 0  # parseable but unacceptable: 400, 415, 416, 420
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, ua: UserAgent) -> None:
-        self.ua = ua
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.ua._on_datagram(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("sip socket error: %s", exc)  # ICMP unreachable from a vanished peer
 
 
 class UserAgent:
@@ -73,7 +54,7 @@ class UserAgent:
         self.timers = timers or TimerConfig()
         self.user = user
         self.stats = SipStats()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport = UdpTransport(self._on_message, self.stats)
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[str, str], ServerTransaction] = {}
         self._invites: dict[str, IncomingInvite] = {}  # by INVITE branch, for CANCEL
@@ -84,11 +65,7 @@ class UserAgent:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
-                                                           local_addr=(self.host, self.port))
-        self._transport = transport
-        self.port = transport.get_extra_info("sockname")[1]
+        _, self.port = await self._transport.open(self.host, self.port)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -98,9 +75,7 @@ class UserAgent:
                 await task
         for transaction in [*self._clients.values(), *self._servers.values()]:
             transaction.terminate()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._transport.close()
 
     async def __aenter__(self) -> UserAgent:
         await self.start()
@@ -125,9 +100,7 @@ class UserAgent:
         return via(self.advertised_host, self.port, branch)
 
     def send(self, data: bytes, address: Address) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.sendto(data, address)
-            self.stats.sent += 1
+        self._transport.send(data, address)
 
     def spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -232,19 +205,11 @@ class UserAgent:
         return outgoing
 
     # -- inbound ---------------------------------------------------------------------------
-    def _on_datagram(self, data: bytes, source: Address) -> None:
-        self.stats.received += 1
-        if not data.strip():
-            return  # keep-alive CRLF (RFC 5626 §4.4.1)
-        try:
-            message = parse_message(data)
-            if isinstance(message, SipResponse):
-                self._on_response(message)
-            else:
-                self._on_request(message, source)
-        except (SipParseError, ValueError) as exc:
-            self.stats.malformed_dropped += 1
-            log.debug("dropped malformed SIP from %s: %s", source, exc)
+    def _on_message(self, message: SipRequest | SipResponse, source: Address) -> None:
+        if isinstance(message, SipResponse):
+            self._on_response(message)
+        else:
+            self._on_request(message, source)
 
     def _on_response(self, response: SipResponse) -> None:
         transaction = self._clients.get((response.branch, response.cseq[1]))
