@@ -33,6 +33,7 @@ def dominant_hz(pcm: np.ndarray) -> float:
 class Phone:
     pool: RtpPortPool
     answer_mode: str = "answer"  # answer | busy | ring
+    answer_delay_s: float = 0.0
     ua: UserAgent = field(init=False)
     rtp: RtpSession | None = None
     dialog: Dialog | None = None
@@ -67,6 +68,7 @@ class Phone:
         if self.answer_mode == "ring":
             await incoming.cancelled.wait()  # never answers: the caller must CANCEL
             return
+        await asyncio.sleep(self.answer_delay_s)
         rtp = await self._open_rtp()
         offer = SessionDescription.parse(incoming.offer or b"")
         sdp, negotiated = answer(offer, "127.0.0.1", rtp.local_port, ["PCMU", "PCMA"])

@@ -421,6 +421,7 @@ class Call:
         peer, self.bridged = self.bridged, None
         if peer is not None:
             peer.bridged = None
+            peer._emit("bridge_ended", peer_call_id=self.id, outcome=outcome)
         self.answered.set()  # wake anyone waiting for an answer that will not come
         await self.scope.close()
         self._rt.forget(self)
