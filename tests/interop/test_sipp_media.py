@@ -133,3 +133,27 @@ def _check_timeline(binary: list[tuple[float, bytes]], call: Call) -> None:
     # while the pcap played; the fill after it (the pcap ended, DTMF) is the timeline's job.
     speech = [frame for _, frame in binary[:300] if not is_silence(frame)]
     assert len(speech) >= 0.9 * min(len(binary), 300)
+
+
+@pytest.mark.parametrize(("password", "outcome"), [("secret", "hangup"), ("wrong", "failed")])
+async def test_originate_through_a_digest_trunk(engine: MediaEngine, password: str,
+                                                outcome: str) -> None:
+    """A number dialled through a trunk that challenges with 401 (sipp verifies the digest)."""
+    from yotel.media.engine import Trunk
+
+    sipp = await start_sipp(scenario="uas_auth", timeout_s=15)
+    try:
+        trunk = Trunk("127.0.0.1", sipp.port, username="trunkuser", password=password)
+        call = await engine.originate("15551234567", caller_id="15550000000", trunk=trunk)
+        assert call.to_uri == f"sip:15551234567@127.0.0.1:{sipp.port}"
+        if outcome == "hangup":
+            await asyncio.wait_for(call.answered.wait(), 10)
+            await call.hangup()
+        end = await call.wait_ended(10)
+        assert end.outcome == outcome
+        if outcome == "failed":
+            assert end.sip_status == 403
+        result = await sipp.wait(15)
+        assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    finally:
+        await sipp.stop()

@@ -103,3 +103,20 @@ async def test_caller_hangup_and_inbound_flow(engine: MediaEngine, phone: Phone,
     end = await calls[0].wait_ended(5)
     assert end.outcome == "caller_hangup"
     assert (await session.wait_for_text("stop"))[0]["reason"] == "caller_hangup"
+
+
+async def test_close_with_drain_waits_then_hangs_up_with_1001(phone: Phone,
+                                                               echo_ai: FakeVoiceAI) -> None:
+    from yotel.media.engine import MediaConfig
+
+    engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=31000, rtp_port_max=34999,
+                                     drain_timeout_s=0.3))
+    await engine.start()
+    call = await engine.originate(phone.uri, fork=fork_for(echo_ai, "drain"))
+    session = await echo_ai.next_session()
+    await asyncio.wait_for(call.answered.wait(), 5)
+    await engine.close(drain=True)
+    assert (await call.wait_ended(1)).outcome == "hangup"
+    await asyncio.wait_for(session.closed.wait(), 5)
+    assert session.ws.close_code == 1001  # PRODUCT.md §6.7: the node drains
+    assert not engine.calls and engine.ports.in_use == 0
