@@ -159,10 +159,10 @@ async def test_backpressure_drops_oldest_and_warns() -> None:
         fork = AudioFork(config(ai.url), META)
         await fork.connect()
         session = await ai.next_session()
-        loop = asyncio.get_running_loop()
-        fork.start_audio(loop.time())
-        for k in range(40):  # 800 ms at once: more than the 500 ms backlog
-            fork.push_caller(160 * k, b"\x05" * 160, loop.time())
+        start = asyncio.get_running_loop().time()
+        fork.start_audio(start)
+        for k in range(40):  # 800 ms handed over before the writer runs: over the 500 ms backlog
+            fork.push_caller(160 * k, b"\x05" * 160, start + 0.02 * k)
         warning = (await session.wait_for_text("warning"))[0]
         assert warning["code"] == "caller_audio_dropped" and warning["dropped_ms"] >= 20
         assert fork.dropped_frames >= 1

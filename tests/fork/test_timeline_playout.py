@@ -137,3 +137,27 @@ def test_clear_marks_is_silent_and_the_mark_limit_holds() -> None:
     p.clear_marks()
     assert p.next_frame() == (b"\x01" * 160, [])
     assert p.clear()[1] == []
+
+
+def test_a_burst_after_a_stall_is_trimmed_back_towards_the_wall_clock() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    tl.push(0, frame(0), 0.001)
+    assert tl.tick(0.2) == [MU] * 7  # a 200 ms stall: slots 1..7 went out as silence
+    # The stalled packets 1..10 arrive at once (wall clock: slot 10). The first takes slot 8;
+    # the timeline may run at most 5 frames (100 ms) ahead, so 9 and 10 are trimmed.
+    out = [f for k in range(1, 11) for f in tl.push(160 * k, frame(k), 0.201)]
+    assert out == [frame(k) for k in range(1, 9)]
+    assert tl.next_slot == 16 and tl.trimmed == 2 and tl.late == 0
+    # Real time resumes: packet 11 is the next frame, with no invented gap.
+    assert tl.push(160 * 11, frame(11), 0.221) == [frame(11)]
+    assert tl.next_slot == 17 and tl.filled == 7
+
+
+def test_a_sender_whose_clock_runs_fast_loses_frames_not_alignment() -> None:
+    tl = CallerTimeline(MU, start=0.0)
+    emitted = 0
+    for k in range(200):  # 5 % fast: 200 packets in 190 frame times
+        emitted += len(tl.push(160 * k, frame(k), k * 0.019 + 0.001))
+    now_slot = int((199 * 0.019 + 0.001) / 0.02)
+    assert now_slot < tl.next_slot <= now_slot + tl.max_lead_frames + 1
+    assert emitted == tl.next_slot and tl.trimmed >= 4 and tl.late == 0 and tl.filled == 0

@@ -14,6 +14,10 @@ moves when the stream says it must:
 - a packet whose slot is far ahead of both the timeline and the wall clock means the sender
   restarted its timestamps (RFC 3550 §5.1 allows a random base per SSRC); it is re-anchored
   rather than answered with seconds of invented silence.
+- a packet whose slot would put the timeline more than `max_lead_frames` ahead of the wall clock
+  (the burst after a network stall, whose slots were already filled with silence; a sender whose
+  clock runs fast) is dropped and the next packet takes its slot, so frame k stays within
+  `max_lead_frames` of 20k ms after answer and an AI counting frames keeps media time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ FRAME = 160  # bytes (= RTP timestamp ticks) per 20 ms of G.711
 FRAME_S = 0.02
 GRACE_FRAMES = 2
 MAX_AHEAD_FRAMES = 25  # 500 ms beyond "now": a timestamp jump, not a gap
+MAX_LEAD_FRAMES = 5  # how far (100 ms) emitted frames may run ahead of the wall clock
 _WRAP = 1 << 32
 _HALF = 1 << 31
 SILENCE = {"pcmu": b"\xff" * FRAME, "pcma": b"\xd5" * FRAME}  # G.711 zero (ITU-T G.711 tables)
@@ -43,18 +48,21 @@ def _newer(a: int, b: int) -> bool:
 class CallerTimeline:
     """Turns caller RTP packets into the fork's continuous frame sequence."""
 
-    def __init__(self, silence: bytes, start: float, *, grace_frames: int = GRACE_FRAMES) -> None:
+    def __init__(self, silence: bytes, start: float, *, grace_frames: int = GRACE_FRAMES,
+                 max_lead_frames: int = MAX_LEAD_FRAMES) -> None:
         if len(silence) != FRAME:
             raise ValueError("silence must be one 160-byte frame")
         self.silence = silence
         self.start = start
         self.grace_frames = grace_frames
+        self.max_lead_frames = max_lead_frames
         self.next_slot = 0  # the next frame index to emit
         self._base_ts: int | None = None  # RTP timestamp of slot 0
         self._newest_ts = 0
         self.filled = 0  # silence frames inserted
         self.late = 0  # packets dropped for arriving after their slot was emitted
         self.reanchored = 0
+        self.trimmed = 0  # packets dropped to pull the timeline back towards the wall clock
 
     def push(self, timestamp: int, payload: bytes, now: float) -> list[bytes]:
         """A caller packet; returns the frames to send now, in order (possibly none)."""
@@ -62,17 +70,21 @@ class CallerTimeline:
         if self._base_ts is None:
             self._anchor(timestamp, max(self._slot_at(now), self.next_slot))
             self._newest_ts = timestamp
-        slot = self._slot_of(timestamp)
+        slot, now_slot = self._slot_of(timestamp), self._slot_at(now)
         newest = _newer(timestamp, self._newest_ts) or timestamp == self._newest_ts
         if slot < self.next_slot:
             if not newest or timestamp == self._newest_ts:
                 self.late += 1  # a straggler or duplicate: its slot is already out
                 return []
             slot = self._reanchor(timestamp, self.next_slot)
-        elif slot > max(self.next_slot, self._slot_at(now)) + MAX_AHEAD_FRAMES:
-            slot = self._reanchor(timestamp, max(self.next_slot, self._slot_at(now)))
+        elif slot > max(self.next_slot, now_slot) + MAX_AHEAD_FRAMES:
+            slot = self._reanchor(timestamp, max(self.next_slot, now_slot))
         if newest:
             self._newest_ts = timestamp
+        if slot > now_slot + self.max_lead_frames:
+            self.trimmed += 1  # the next packet takes this one's slot
+            self._anchor((timestamp + len(payload)) % _WRAP, max(self.next_slot, now_slot))
+            return []
         out = self._silence_until(slot)
         chunks = self._split(payload)
         out.extend(chunks)
