@@ -120,3 +120,21 @@ async def test_close_with_drain_waits_then_hangs_up_with_1001(phone: Phone,
     await asyncio.wait_for(session.closed.wait(), 5)
     assert session.ws.close_code == 1001  # PRODUCT.md §6.7: the node drains
     assert not engine.calls and engine.ports.in_use == 0
+
+
+async def test_failing_inbound_handler_gets_500_and_frees_the_call(engine: MediaEngine,
+                                                                   phone: Phone) -> None:
+    from yotel.sip.dialog import InviteFailed
+
+    async def handler(call: Call) -> None:
+        raise RuntimeError("flow bug")
+
+    engine.on_inbound(handler)
+    host, port = engine.sip_address
+    try:
+        await phone.call(f"sip:300@{host}:{port}")
+    except InviteFailed as exc:
+        assert exc.status == 500
+    else:
+        raise AssertionError("the INVITE should have failed")
+    assert not engine.calls and engine.ports.in_use == 0

@@ -179,7 +179,7 @@ class Call:
         self._answered()
 
     async def reject(self, status: int = 486) -> None:
-        if self.incoming is not None and self.state != "answered":
+        if self.incoming is not None and self.state not in ("answered", "ended"):
             await self.incoming.reject(status)
             await self._finish("failed" if status >= 500 else "hangup", status, "rejected")
 

@@ -176,7 +176,14 @@ class MediaEngine:
                 await call.reject(488)  # RFC 3261 §21.4.26: Not Acceptable Here
                 return
         call.scope.spawn(call.watch_cancel(), name="cancel-watch")
-        await self._handler(call)
+        try:
+            await self._handler(call)
+        except Exception:
+            log.exception("inbound handler failed for call %s", call.id)
+            if call.state == "answered":
+                await call.hangup("failed", reason="flow error")
+            else:
+                await call.reject(500)  # RFC 3261 §21.5.1; also ends the call, freeing its port
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _register(self, call: Call) -> None:
