@@ -1,12 +1,26 @@
-"""A fake voice AI: a real WebSocket server speaking the v1 audio fork, for tests (ours and
-yours). It records every frame with its arrival time and can echo, play audio, send text
-frames on demand, and misbehave (close with a code after N frames, drop the TCP connection,
-stop answering pings).
+"""A fake voice AI: a real WebSocket server speaking the v1 audio fork (PRODUCT.md §6), for
+tests (ours and yours). It records every frame with its arrival time, checks each against the
+protocol, and can echo, play audio, run a script of frames, and misbehave.
 
-    async with FakeVoiceAI(mode="echo") as ai:
-        ... point a voice agent at ai.url ...
-        session = await ai.next_session()
-        await session.wait_for_binary(50)
+    async with FakeVoiceAI(mode="echo", token="secret") as ai:
+        ... point a voice agent at ai.url (ws://127.0.0.1:<port>/stream) ...
+        await ai.wait_for_frames(50)             # caller frames on the latest session
+        ai.metadata, ai.received_frames, ai.received_texts
+        session = ai.sessions[-1]                 # or: await ai.next_session()
+        await session.send_text({"type": "clear"}); await session.wait_for_text("cleared")
+
+Modes: "echo" (each caller frame sent back), "play" (`play_audio` after the metadata, at
+`play_speed` x real time, 0 = as fast as possible), "silent", and "scripted" (silent but for
+`script`). `script` (any mode) is `[(seconds after metadata, frame), ...]` where a frame is a
+dict or str (text) or bytes (audio).
+
+Faults: `subprotocol=None` never selects one (the client must fail the connect); `token`
+requires that Bearer token (401 otherwise); `handshake_delay_s` holds the upgrade (connect
+timeouts); `close_after_frames` / `close_after_s` close each session with `close_code`, 1006
+meaning: drop the TCP connection without a closing handshake; `ignore_pings` stops reading once
+metadata has arrived (a wedged server: pings go unanswered); `stall_s` stops reading for that
+long after the metadata (a slow AI: TCP back-pressure reaches Yotel); `reply_delay_s` delays
+every echoed frame.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -23,18 +38,26 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from yotel.fork import frames as wire
+
 FRAME = 160
+ABORT = 1006  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
+ScriptItem = tuple[float, dict[str, Any] | str | bytes]
 
 
 @dataclass
 class FakeSession:
+    """One WebSocket connection from Yotel."""
+
     ws: ServerConnection
     metadata: dict[str, Any] = field(default_factory=dict)
     binary: list[tuple[float, bytes]] = field(default_factory=list)
     texts: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # frames Yotel must never send
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     wedged: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def authorization(self) -> str | None:
@@ -43,7 +66,12 @@ class FakeSession:
     def _note(self) -> None:
         self._changed.set()
 
-    async def _wait(self, ready: Any, timeout: float) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float) -> None:
         async with asyncio.timeout(timeout):
             while not ready():
                 self._changed.clear()
@@ -60,6 +88,28 @@ class FakeSession:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [t for _, t in self.texts if t.get("type") == kind]
 
+    def _record(self, message: str | bytes, now: float) -> dict[str, Any] | None:
+        if not self.metadata and not (isinstance(message, str) and '"metadata"' in message):
+            self.violations.append("a frame before the metadata frame")  # §6.2: it is first
+        if isinstance(message, bytes):
+            self.binary.append((now, message))
+            if len(message) != FRAME:
+                self.violations.append(f"binary frame of {len(message)} bytes")
+            return None
+        try:
+            wire.parse_yotel_frame(message)
+        except wire.FrameError as exc:
+            self.violations.append(f"{exc.code}: {exc.message}")
+        try:
+            body = json.loads(message)
+        except ValueError:
+            body = {"type": None, "raw": message}
+        frame = body if isinstance(body, dict) else {"type": None, "raw": body}
+        self.texts.append((now, frame))
+        if frame.get("type") == "metadata" and not self.metadata:
+            self.metadata = frame
+        return frame
+
     async def send_text(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
@@ -75,10 +125,30 @@ class FakeSession:
                 if realtime:
                     await asyncio.sleep(0.02 / speed)
 
+    async def run_script(self, script: Sequence[ScriptItem]) -> None:
+        """Send each frame at its offset (seconds) from now."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with contextlib.suppress(ConnectionClosed):
+            for at, frame in sorted(script, key=lambda item: item[0]):
+                await asyncio.sleep(max(start + at - loop.time(), 0))
+                if isinstance(frame, bytes):
+                    await self.send_audio(frame)
+                else:
+                    await self.send_text(frame)
+
     def stop_answering_pings(self) -> None:
         """Hang like a wedged server: stop reading the socket, so pings go unanswered."""
         self.wedged = True
         self.ws.transport.pause_reading()
+
+    async def stall(self, seconds: float) -> None:
+        """Stop reading for `seconds` (the kernel buffers fill, the client's sends block)."""
+        self.ws.transport.pause_reading()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.ws.transport.resume_reading()
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         """Wait for the connection to end; the close code Yotel sent (None if none)."""
@@ -86,44 +156,57 @@ class FakeSession:
         return self.ws.close_code
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.ws.close(code, reason)
+        """Close with `code`; `ABORT` (1006) drops the TCP connection instead."""
+        if code == ABORT:
+            self.abort()
+        else:
+            await self.ws.close(code, reason)
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (the client sees 1006)."""
         self.ws.transport.abort()
 
+    async def _close_later(self, delay_s: float, code: int) -> None:
+        await asyncio.sleep(delay_s)
+        with contextlib.suppress(ConnectionClosed):
+            await self.close(code, "fault injected")
+
 
 class FakeVoiceAI:
     def __init__(self, mode: str = "echo", *, subprotocol: str | None = "audio.drachtio.org",
                  token: str | None = None, play_audio: bytes = b"", play_speed: float = 1.0,
-                 close_after_frames: int | None = None, close_code: int = 1000,
-                 ignore_pings: bool = False) -> None:
-        """`mode`: "echo" (every caller frame sent back), "play" (`play_audio` sent after the
-        metadata, at `play_speed` x real time, 0 = as fast as possible) or "silent".
-        `subprotocol=None` never selects one (the client must fail); `token` requires that
-        Bearer token (401 otherwise). Faults: `close_after_frames` closes each session with
-        `close_code` after that many caller frames (1006 = drop the TCP connection without a
-        closing handshake); `ignore_pings` stops reading once metadata has arrived."""
-        if mode not in ("echo", "play", "silent"):
+                 script: Sequence[ScriptItem] = (), close_after_frames: int | None = None,
+                 close_after_s: float | None = None, close_code: int = 1000,
+                 ignore_pings: bool = False, stall_s: float = 0.0, reply_delay_s: float = 0.0,
+                 handshake_delay_s: float = 0.0) -> None:
+        """See the module docstring for the modes and faults."""
+        if mode not in ("echo", "play", "silent", "scripted"):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
         self.subprotocol = subprotocol
         self.token = token
         self.play_audio = play_audio
-        self.close_after_frames = close_after_frames
-        self.close_code = close_code
         self.play_speed = play_speed
+        self.script = list(script)
+        self.close_after_frames = close_after_frames
+        self.close_after_s = close_after_s
+        self.close_code = close_code
         self.ignore_pings = ignore_pings
+        self.reply_delay_s = reply_delay_s
+        self.stall_s = stall_s
+        self.handshake_delay_s = handshake_delay_s
         self.sessions: list[FakeSession] = []
         self.rejected = 0
         self._new: asyncio.Queue[FakeSession] = asyncio.Queue()
+        self._connected = asyncio.Event()
         self._server: Server | None = None
         self.url = ""
 
     async def __aenter__(self) -> FakeVoiceAI:
         self._server = await serve(self._handle, "127.0.0.1", 0,
                                    select_subprotocol=self._select,
-                                   process_request=self._check_auth, compression=None)
+                                   process_request=self._check_auth, compression=None,
+                                   max_size=None)
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}/stream"
         return self
@@ -138,15 +221,48 @@ class FakeVoiceAI:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
+    # -- what tests read -----------------------------------------------------------------------
     async def next_session(self, timeout: float = 10.0) -> FakeSession:
+        """The next session to connect (each is returned once, in order)."""
         return await asyncio.wait_for(self._new.get(), timeout)
 
+    async def latest_session(self, timeout: float = 10.0) -> FakeSession:
+        """The most recent session, waiting for a first one if none connected yet."""
+        if not self.sessions:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        return self.sessions[-1]
+
+    async def wait_for_frames(self, count: int, timeout: float = 10.0) -> list[bytes]:
+        """Wait until the latest session received `count` caller frames; all of them."""
+        session = await self.latest_session(timeout)
+        await session.wait_for_binary(count, timeout)
+        return [frame for _, frame in session.binary]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The latest session's metadata frame ({} before it arrived)."""
+        return self.sessions[-1].metadata if self.sessions else {}
+
+    @property
+    def received_frames(self) -> list[tuple[float, bytes]]:
+        """(arrival loop time, caller frame) across every session, in order."""
+        return [item for session in self.sessions for item in session.binary]
+
+    @property
+    def received_texts(self) -> list[tuple[float, dict[str, Any]]]:
+        """(arrival loop time, text frame) across every session, in order."""
+        return [item for session in self.sessions for item in session.texts]
+
+    # -- the server ----------------------------------------------------------------------------
     def _select(self, connection: ServerConnection, offered: Any) -> Any:
         if self.subprotocol is not None and self.subprotocol in offered:
             return self.subprotocol
         return None
 
-    def _check_auth(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_auth(self, connection: ServerConnection,
+                          request: Request) -> Response | None:
+        if self.handshake_delay_s:
+            await asyncio.sleep(self.handshake_delay_s)
         if self.token is None or request.headers.get("Authorization") == f"Bearer {self.token}":
             return None
         self.rejected += 1
@@ -155,44 +271,58 @@ class FakeVoiceAI:
     async def _handle(self, ws: ServerConnection) -> None:
         session = FakeSession(ws)
         self.sessions.append(session)
+        self._connected.set()
         await self._new.put(session)
-        player: asyncio.Task[None] | None = None
+        echo: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
         try:
             async for message in ws:
-                now = asyncio.get_running_loop().time()
-                if isinstance(message, bytes):
-                    session.binary.append((now, message))
-                    await self._on_binary(session, message)
-                else:
-                    frame = json.loads(message)
-                    session.texts.append((now, frame))
-                    if frame.get("type") == "metadata":
-                        session.metadata = frame
-                        player = self._on_metadata(session)
+                frame = session._record(message, loop.time())
+                if frame is not None and frame is session.metadata:
+                    self._on_metadata(session, echo)
+                elif isinstance(message, bytes):
+                    await self._on_binary(session, message, echo)
                 session._note()
         except ConnectionClosed:
             pass
         finally:
-            if player is not None:
-                player.cancel()
+            for task in list(session._tasks):
+                task.cancel()
             session.closed.set()
             session._note()
 
-    def _on_metadata(self, session: FakeSession) -> asyncio.Task[None] | None:
+    def _on_metadata(self, session: FakeSession,
+                     echo: asyncio.Queue[tuple[float, bytes]]) -> None:
         if self.ignore_pings:
             session.stop_answering_pings()
-        if self.mode != "play" or not self.play_audio:
-            return None
-        speed = self.play_speed
-        return asyncio.ensure_future(
-            session.play(self.play_audio, realtime=speed > 0, speed=speed or 1.0))
+        elif self.stall_s:
+            session._spawn(session.stall(self.stall_s))
+        if self.mode == "echo" and self.reply_delay_s:
+            session._spawn(self._delayed_echo(session, echo))
+        if self.mode == "play" and self.play_audio:
+            speed = self.play_speed
+            session._spawn(session.play(self.play_audio, realtime=speed > 0, speed=speed or 1.0))
+        if self.script:
+            session._spawn(session.run_script(self.script))
+        if self.close_after_s is not None:
+            session._spawn(session._close_later(self.close_after_s, self.close_code))
 
-    async def _on_binary(self, session: FakeSession, frame: bytes) -> None:
+    async def _on_binary(self, session: FakeSession, frame: bytes,
+                         echo: asyncio.Queue[tuple[float, bytes]]) -> None:
         if self.mode == "echo":
-            await session.ws.send(frame)
+            if self.reply_delay_s:
+                echo.put_nowait((asyncio.get_running_loop().time() + self.reply_delay_s, frame))
+            else:
+                await session.ws.send(frame)
         limit = self.close_after_frames
         if limit is not None and len(session.binary) == limit:
-            if self.close_code == 1006:
-                session.abort()
-            else:
-                await session.ws.close(self.close_code)
+            await session.close(self.close_code)
+
+    async def _delayed_echo(self, session: FakeSession,
+                            echo: asyncio.Queue[tuple[float, bytes]]) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                due, frame = await echo.get()
+                await asyncio.sleep(max(due - loop.time(), 0))
+                await session.ws.send(frame)
