@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,8 +60,9 @@ class DialogState:
 
 class Dialog:
     def __init__(self, host: DialogHost, state: DialogState, *, local_sdp: bytes | None,
-                 remote_sdp: bytes | None) -> None:
+                 remote_sdp: bytes | None, caller: bool = False) -> None:
         self._host = host
+        self.caller = caller  # we sent the initial INVITE, so we own the Call-ID (§14.1)
         self.state = state
         self.local_sdp = local_sdp
         self.remote_sdp = remote_sdp
@@ -68,7 +70,8 @@ class Dialog:
         self.on_terminated: Callable[[str], None] | None = None
         self.terminated = asyncio.Event()
         self.end_reason: str | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # held while our re-INVITE is pending
+        self._answering = False  # while we answer theirs (until its ACK)
         self.ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on retransmits
 
     @property
@@ -108,10 +111,15 @@ class Dialog:
             await self._host.request(request, self.state.peer)
 
     async def reinvite(self, sdp: bytes) -> bytes:
-        """Send a re-INVITE (hold, resume, new media) and return the peer's answer."""
+        """Send a re-INVITE (hold, resume, new media) and return the peer's answer. On glare
+        (491, both sides re-INVITEd at once) it retries once after the §14.1 back-off."""
         async with self._lock:
             request = self.build("INVITE", sdp)
             response = await self._host.request(request, self.state.peer)
+            if response.status == 491 and not self.terminated.is_set():
+                await asyncio.sleep(glare_backoff(self.caller))
+                request = self.build("INVITE", sdp)
+                response = await self._host.request(request, self.state.peer)
             if response.status >= 300:
                 raise InviteFailed(response.status, response.reason, response)
             self._send_ack(request)
@@ -140,20 +148,29 @@ class Dialog:
             self.end("remote_bye")
             return make_response(request, 200)
         if method == "INVITE":
-            await self._answer_reinvite(request, source)
-            return None
-        if method in ("OPTIONS", "INFO", "UPDATE"):
+            return await self._answer_reinvite(request, source)
+        if method in ("OPTIONS", "INFO"):
             return make_response(request, 200)
         return make_response(request, 501)
 
-    async def _answer_reinvite(self, request: SipRequest, source: Address) -> None:
+    async def _answer_reinvite(self, request: SipRequest, source: Address) -> SipResponse | None:
+        if self._lock.locked():  # §14.2: ours is pending too: glare
+            return make_response(request, 491)
+        if self._answering:  # §14.2: theirs is not finished yet
+            return make_response(request, 500, extra=[("Retry-After", str(random.randint(0, 10)))])
+        self._answering = True
+        try:
+            return await self._negotiate(request, source)
+        finally:
+            self._answering = False
+
+    async def _negotiate(self, request: SipRequest, source: Address) -> SipResponse | None:
         offer = request.body or None
         try:
             answer = (await self.on_reinvite(offer) if self.on_reinvite is not None
                       else self.local_sdp or b"")
-        except ValueError:
-            self._host.send(bytes(make_response(request, 488)), source)
-            return
+        except ValueError:  # an offer we cannot accept: the session goes on unchanged
+            return make_response(request, 488)
         if offer:
             self.remote_sdp = offer
         self.local_sdp = answer
@@ -161,3 +178,9 @@ class Dialog:
         ack = await self._host.respond_until_ack(self, request, response, source)
         if ack is not None and ack.body:
             self.remote_sdp = ack.body
+        return None
+
+
+def glare_backoff(owns_call_id: bool) -> float:
+    """§14.1: after a 491, wait 2.1-4 s if we own the Call-ID, else 0-2 s (10 ms units)."""
+    return (random.randint(210, 400) if owns_call_id else random.randint(0, 200)) / 100

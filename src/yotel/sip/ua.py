@@ -178,7 +178,7 @@ class UserAgent:
     def dialog_from_2xx(self, request: SipRequest, response: SipResponse,
                         peer: Address) -> Dialog:
         dialog = Dialog(self, dialog_state_uac(request, response, peer), local_sdp=request.body,
-                        remote_sdp=response.body or None)
+                        remote_sdp=response.body or None, caller=True)
         self._dialogs[dialog.key] = dialog
         return dialog
 

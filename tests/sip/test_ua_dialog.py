@@ -1,0 +1,242 @@
+"""Dialog and INVITE edge cases on the wire: glare (491), 488, route sets, 2xx retransmissions,
+timeouts, CANCEL racing a 200, repeated challenges (RFC 3261 §12-§14, §22)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from yotel.sip.address import NameAddr
+from yotel.sip.dialog import Dialog, InviteFailed, glare_backoff
+from yotel.sip.digest import DigestCredentials
+from yotel.sip.invite import IncomingInvite
+from yotel.sip.message import SipRequest, SipResponse
+from yotel.sip.sdp import SdpError
+from yotel.sip.transaction import TimerConfig
+from yotel.sip.ua import UserAgent
+
+from .test_ua_wire import FAST, OFFER, Callee, RawPeer, ack_for, request
+
+TINY = TimerConfig(t1=0.01, t2=0.08, t4=0.1)  # 64*T1 = 0.64 s: timeouts in tests
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[RawPeer]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(RawPeer,
+                                                              local_addr=("127.0.0.1", 0))
+    yield protocol
+    transport.close()
+
+
+@pytest.fixture
+async def ua() -> AsyncIterator[UserAgent]:
+    async with UserAgent("127.0.0.1", 0, timers=FAST) as agent:
+        yield agent
+
+
+def reply(req: SipRequest, status: int, *, to_tag: str = "peer1", body: bytes = b"",
+          extra: str = "", contact_port: int | None = None) -> bytes:
+    to = req.require("To")
+    if ";tag=" not in to:
+        to += f";tag={to_tag}"
+    head = (f"SIP/2.0 {status} Reason\r\n"
+            + "".join(f"Via: {v}\r\n" for v in req.headers.get_all("Via"))
+            + f"From: {req.require('From')}\r\nTo: {to}\r\nCall-ID: {req.call_id}\r\n"
+            f"CSeq: {req.require('CSeq')}\r\n{extra}"
+            + (f"Contact: <sip:peer@127.0.0.1:{contact_port}>\r\n" if contact_port else "")
+            + ("Content-Type: application/sdp\r\n" if body else "")
+            + f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def established_as_callee(peer: RawPeer, ua: UserAgent, *,
+                                extra: str = "") -> tuple[Dialog, SipResponse]:
+    callee = Callee(answer_sdp=OFFER)
+    ua.on_invite = callee
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="dlg-1", extra=extra),
+              ua.local_address)
+    ok = await peer.response(200)
+    peer.send(ack_for(peer, ua, ok), ua.local_address)
+    return await asyncio.wait_for(callee.dialog, 3), ok
+
+
+async def test_glare_gets_491_and_our_reinvite_retries(peer: RawPeer, ua: UserAgent) -> None:
+    dialog, ok = await established_as_callee(peer, ua)
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    ours = asyncio.ensure_future(dialog.reinvite(OFFER.replace(b"sendrecv", b"sendonly")))
+    first = await peer.request("INVITE")
+    # Their re-INVITE crosses ours: §14.2 says 491.
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="2 INVITE", to_tag=to_tag,
+                      body=OFFER), ua.local_address)
+    assert (await peer.response()).status == 491
+    peer.send(reply(first, 491), ua.local_address)
+    ack = await peer.request("ACK")
+    assert ack.branch == first.branch  # hop-by-hop ACK for the non-2xx
+    second = await asyncio.wait_for(peer.request("INVITE"), 4)  # after 0-2 s: we are callee
+    assert second.cseq[0] == first.cseq[0] + 1 and b"a=sendonly" in second.body
+    peer.send(reply(second, 200, body=OFFER.replace(b"sendrecv", b"recvonly"),
+                    contact_port=peer.port), ua.local_address)
+    assert b"a=recvonly" in await asyncio.wait_for(ours, 3)
+    assert (await peer.request("ACK")).cseq == (second.cseq[0], "ACK")
+
+
+def test_glare_backoff_ranges() -> None:
+    owner = [glare_backoff(True) for _ in range(200)]
+    other = [glare_backoff(False) for _ in range(200)]
+    assert min(owner) >= 2.1 and max(owner) <= 4.0
+    assert min(other) >= 0.0 and max(other) <= 2.0
+
+
+async def test_unacceptable_reinvite_gets_488_until_acked(peer: RawPeer, ua: UserAgent) -> None:
+    dialog, ok = await established_as_callee(peer, ua)
+
+    async def refuse(offer: bytes | None) -> bytes:
+        raise SdpError("no common codec")
+
+    dialog.on_reinvite = refuse
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="2 INVITE", to_tag=to_tag,
+                      body=OFFER, branch="z9hG4bKre488"), ua.local_address)
+    refused = await peer.response(488)
+    assert (await peer.response(488)).cseq == refused.cseq  # Timer G retransmits it
+    peer.send(ack_for(peer, ua, refused, branch="z9hG4bKre488"), ua.local_address)
+    assert not dialog.terminated.is_set() and dialog.remote_sdp == OFFER
+
+
+@pytest.mark.parametrize("method,status", [("OPTIONS", 200), ("INFO", 200), ("UPDATE", 501),
+                                           ("MESSAGE", 501)])
+async def test_other_in_dialog_requests(peer: RawPeer, ua: UserAgent, method: str,
+                                        status: int) -> None:
+    _, ok = await established_as_callee(peer, ua)
+    peer.send(request(peer, ua, method, call_id="dlg-1", cseq=f"5 {method}",
+                      to_tag=NameAddr.parse(ok.require("To")).tag), ua.local_address)
+    assert (await peer.response()).status == status
+
+
+async def test_uas_route_set_is_record_route_as_received(peer: RawPeer, ua: UserAgent) -> None:
+    routes = f"<sip:127.0.0.1:{peer.port};lr>, <sip:192.0.2.99;lr>"
+    dialog, ok = await established_as_callee(peer, ua, extra=f"Record-Route: {routes}\r\n")
+    assert ok.headers.get_all("Record-Route") == [f"<sip:127.0.0.1:{peer.port};lr>",
+                                                  "<sip:192.0.2.99;lr>"]  # §12.1.1 copied
+    bye_task = asyncio.ensure_future(dialog.bye())
+    bye = await peer.request("BYE")  # sent to the first route, which is the peer here
+    assert bye.headers.get_all("Route") == [f"<sip:127.0.0.1:{peer.port};lr>",
+                                            "<sip:192.0.2.99;lr>"]
+    assert bye.uri == f"sip:raw@127.0.0.1:{peer.port}"  # loose routing: R-URI = target
+    peer.send(reply(bye, 200), ua.local_address)
+    await asyncio.wait_for(bye_task, 3)
+
+
+async def test_uac_route_set_is_record_route_reversed_and_2xx_retransmits_are_acked(
+        peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:yotel@127.0.0.1",
+                          sdp=OFFER)
+    invite = await peer.request("INVITE")
+    assert invite.headers.get("Content-Type") == "application/sdp"
+    assert invite.headers.get("Max-Forwards") == "70"
+    rr = f"Record-Route: <sip:192.0.2.99;lr>, <sip:127.0.0.1:{peer.port};lr>\r\n"
+    ok = reply(invite, 200, body=OFFER, extra=rr, contact_port=9)
+    peer.send(ok, ua.local_address)
+    dialog = await out.wait_answer(3)
+    ack = await peer.request("ACK")
+    assert ack.headers.get_all("Route") == [f"<sip:127.0.0.1:{peer.port};lr>",
+                                            "<sip:192.0.2.99;lr>"]
+    assert ack.uri == "sip:peer@127.0.0.1:9" and ack.branch != invite.branch
+    peer.send(ok, ua.local_address)  # the 200 again (our ACK "lost"): same ACK again
+    again = await peer.request("ACK")
+    assert bytes(again) == bytes(ack)
+    assert dialog.state.peer == ("127.0.0.1", peer.port)
+
+
+async def test_invite_with_no_response_times_out(peer: RawPeer) -> None:
+    async with UserAgent("127.0.0.1", 0, timers=TINY) as ua:
+        out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                              sdp=OFFER)
+        with pytest.raises(InviteFailed) as info:
+            await out.wait_answer(5)
+        assert info.value.status == 408  # Timer B
+        assert len([m for m in peer.drain() if isinstance(m, SipRequest)]) > 3  # Timer A
+
+
+async def test_answer_without_ack_ends_with_bye(peer: RawPeer) -> None:
+    failures: list[int] = []
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        try:
+            await incoming.accept(OFFER)
+        except InviteFailed as exc:
+            failures.append(exc.status)
+
+    async with UserAgent("127.0.0.1", 0, timers=TINY, on_invite=on_invite) as ua:
+        peer.send(request(peer, ua, "INVITE", body=OFFER), ua.local_address)
+        await peer.response(200)
+        bye = await asyncio.wait_for(peer.request("BYE"), 5)  # §13.3.1.4: no ACK, hang up
+        assert bye.call_id == "call-1"
+        peer.send(reply(bye, 200), ua.local_address)
+        for _ in range(300):
+            if failures:
+                break
+            await asyncio.sleep(0.01)
+        assert failures == [408] and ua.dialogs == []
+
+
+async def test_failing_handler_means_500(peer: RawPeer, ua: UserAgent,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    async def on_invite(incoming: IncomingInvite) -> None:
+        raise RuntimeError("application bug")
+
+    ua.on_invite = on_invite
+    peer.send(request(peer, ua, "INVITE", body=OFFER), ua.local_address)
+    assert (await peer.response()).status == 100
+    assert (await peer.response()).status == 500
+    assert "invite handler failed" in caplog.text
+
+
+async def test_second_challenge_is_a_failure_not_a_loop(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER, credentials=DigestCredentials("u", "wrong"))
+    challenge = 'WWW-Authenticate: Digest realm="r", nonce="n"\r\n'
+    for _ in range(2):
+        invite = await peer.request("INVITE")
+        peer.send(reply(invite, 401, extra=challenge), ua.local_address)
+    with pytest.raises(InviteFailed) as info:
+        await out.wait_answer(3)
+    assert info.value.status == 401
+
+
+async def test_unreadable_challenge_is_a_failure(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER, credentials=DigestCredentials("u", "p"))
+    invite = await peer.request("INVITE")
+    peer.send(reply(invite, 407, extra='Proxy-Authenticate: Basic realm="r"\r\n'),
+              ua.local_address)
+    with pytest.raises(InviteFailed) as info:
+        await out.wait_answer(3)
+    assert info.value.status == 407
+
+
+async def test_200_crossing_our_cancel_is_hung_up(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER)
+    invite = await peer.request("INVITE")
+    peer.send(reply(invite, 180), ua.local_address)
+    with pytest.raises(InviteFailed):
+        await out.wait_answer(0.2)  # gives up: CANCEL goes out
+    cancel = await peer.request("CANCEL")
+    assert cancel.branch == invite.branch and cancel.cseq == (invite.cseq[0], "CANCEL")
+    peer.send(reply(cancel, 200), ua.local_address)
+    peer.send(reply(invite, 200, body=OFFER, contact_port=peer.port), ua.local_address)
+    assert (await peer.request("ACK")).cseq[1] == "ACK"
+    bye = await peer.request("BYE")  # answered after all: we do not want the call any more
+    assert bye.call_id == invite.call_id
+
+
+async def test_hostnames_are_resolved(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@localhost:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER)
+    invite = await peer.request("INVITE")
+    assert invite.uri == f"sip:1@localhost:{peer.port}"
+    await out.cancel()
