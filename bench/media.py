@@ -187,6 +187,7 @@ def report(args: argparse.Namespace, load: Load, stats: dict[str, Any],
         "round_trip_p50_ms": load.round_trip.quantile_ms(0.5),
         "round_trip_p99_ms": load.round_trip.quantile_ms(0.99),
         "yotel_late_ticks": stats["late_ticks"],
+        "yotel_tick_p99_ms": stats["tick_p99_ms"],
         "timeline_silence_filled": stats["timeline_filled"],
         "timeline_late_dropped": stats["timeline_late"],
     }

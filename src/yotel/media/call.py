@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from yotel.fork.client import AudioFork, ForkConfig
+from yotel.fork.client import AudioFork, ForkConfig, MintToken
 from yotel.media.clock import MediaClock
 from yotel.media.leg import Leg
 from yotel.media.recorder import RecordingResult, StereoRecorder
@@ -40,6 +40,15 @@ class PcmSource(Protocol):
     """A prompt or music on hold: 20 ms of 8 kHz int16 PCM per call, None when finished."""
 
     def read_frame(self) -> bytes | None: ...
+
+
+class ForkSpec(NamedTuple):
+    """What `originate(fork=...)` opens at ringing: the agent's fork config, the §6.2 metadata,
+    and for `30min_with_refresh` agents the callback that mints the next token."""
+
+    config: ForkConfig
+    metadata: dict[str, Any]
+    mint_token: MintToken | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class Call:
         self.ended: asyncio.Future[CallEnd] = self._loop.create_future()
         self.answered = asyncio.Event()
         self.fork: AudioFork | None = None
-        self._pending_fork: tuple[ForkConfig, dict[str, Any]] | None = None
+        self._pending_fork: ForkSpec | None = None
         self.player: PcmSource | None = None
         self._moh: PcmSource | None = None
         self.recorder: StereoRecorder | None = None
@@ -212,30 +221,31 @@ class Call:
         self._open_pending_fork()
 
     # -- the AI fork -------------------------------------------------------------------------
-    def prepare_fork(self, config: ForkConfig, metadata: dict[str, Any]) -> None:
+    def prepare_fork(self, config: ForkConfig, metadata: dict[str, Any], *,
+                     mint_token: MintToken | None = None) -> None:
         """Open this fork when the call rings (or answers without ringing)."""
-        self._pending_fork = (config, metadata)
+        self._pending_fork = ForkSpec(config, metadata, mint_token)
         if self.state in ("ringing", "answered"):
             self._open_pending_fork()
 
     def _open_pending_fork(self) -> None:
         if self._pending_fork is not None and self.fork is None and self.state != "ended":
-            config, metadata = self._pending_fork
-            self._pending_fork = None
-            self.scope.spawn(self._connect_or_end(config, metadata), name="fork-connect")
+            spec, self._pending_fork = self._pending_fork, None
+            self.scope.spawn(self._connect_or_end(spec), name="fork-connect")
 
-    async def _connect_or_end(self, config: ForkConfig, metadata: dict[str, Any]) -> None:
+    async def _connect_or_end(self, spec: ForkSpec) -> None:
         try:
-            await self.attach_fork(config, metadata)
+            await self.attach_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
         except Exception as exc:  # ForkConnectError or SSRF refusal: no AI, no call
             log.warning("call %s: audio fork failed to open: %s", self.id, exc)
             await self.hangup("ai_disconnected", reason=f"fork connect failed: {exc}")
 
-    async def attach_fork(self, config: ForkConfig, metadata: dict[str, Any]) -> AudioFork:
+    async def attach_fork(self, config: ForkConfig, metadata: dict[str, Any], *,
+                          mint_token: MintToken | None = None) -> AudioFork:
         """Connect the AI now (raises ForkConnectError); caller audio flows from answer on."""
         histograms = {"rtp_to_ws": self._rt.stats.rtp_to_ws,
                       "ws_to_rtp": self._rt.stats.ws_to_rtp}
-        fork = AudioFork(config, metadata,
+        fork = AudioFork(config, metadata, mint_token=mint_token,
                          on_latency=lambda hop, seconds: histograms[hop].record(seconds))
         await fork.connect()
         if self.state == "ended":

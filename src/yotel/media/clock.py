@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+
+from yotel.media.stats import Histogram
 
 log = logging.getLogger(__name__)
 TICK_S = 0.020
@@ -20,8 +23,9 @@ Tickable = Callable[[float], None]
 
 
 class MediaClock:
-    def __init__(self, period_s: float = TICK_S) -> None:
+    def __init__(self, period_s: float = TICK_S, *, cost: Histogram | None = None) -> None:
         self.period_s = period_s
+        self.cost = cost  # how long each tick's work takes (all calls), if given
         self._subscribers: dict[int, Tickable] = {}
         self._snapshot: list[Tickable] = []
         self._next_id = 0
@@ -77,7 +81,10 @@ class MediaClock:
                     tick += behind
                     self.skipped_ticks += behind
             self.ticks += 1
+            started = time.perf_counter()
             self._fire(loop.time())
+            if self.cost is not None:
+                self.cost.record(time.perf_counter() - started)
 
     def _fire(self, now: float) -> None:
         # The snapshot is rebuilt on (un)subscribe, so a tick allocates nothing and a callback

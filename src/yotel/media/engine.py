@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yotel.fork.client import ForkConfig
-from yotel.media.call import Call, Runtime
+from yotel.media.call import Call, ForkSpec, Runtime
 from yotel.media.clock import MediaClock
 from yotel.media.leg import Leg
 from yotel.media.stats import MediaStats
@@ -82,8 +81,8 @@ class MediaConfig:
 class MediaEngine:
     def __init__(self, config: MediaConfig) -> None:
         self.config = config
-        self.clock = MediaClock()
         self.stats = MediaStats()
+        self.clock = MediaClock(cost=self.stats.tick)
         self.ports = RtpPortPool(config.rtp_port_min, config.rtp_port_max)
         self.ua = UserAgent(config.sip_host, config.sip_port, on_invite=self._on_invite,
                             advertised_host=config.advertised)
@@ -113,7 +112,7 @@ class MediaEngine:
     # -- outbound --------------------------------------------------------------------------
     async def originate(self, to: str, *, caller_id: str = "yotel", trunk: Trunk | None = None,
                         encoding: str = "pcmu",
-                        fork: tuple[ForkConfig, dict[str, Any]] | None = None,
+                        fork: ForkSpec | None = None,
                         answer_timeout_s: float | None = None, call_id: str | None = None
                         ) -> Call:
         """Place a call to `to` (digits/E.164 via the trunk, or a full `sip:` URI). Returns at
@@ -127,7 +126,8 @@ class MediaEngine:
                     call_id=call_id)
         self._register(call)
         if fork is not None:
-            call.prepare_fork(*fork)
+            spec = ForkSpec(*fork)
+            call.prepare_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
         chosen = trunk or self.config.default_trunk
         try:
             outgoing = await self.ua.invite(
@@ -179,6 +179,8 @@ class MediaEngine:
         try:
             await self._handler(call)
         except Exception:
+            if call.state == "ended":  # e.g. the caller cancelled while the AI was connecting
+                return
             log.exception("inbound handler failed for call %s", call.id)
             if call.state == "answered":
                 await call.hangup("failed", reason="flow error")

@@ -56,6 +56,7 @@ class PacketCounters:
 class MediaStats:
     rtp_to_ws: Histogram = field(default_factory=Histogram)
     ws_to_rtp: Histogram = field(default_factory=Histogram)
+    tick: Histogram = field(default_factory=Histogram)  # the clock's work per tick, all calls
     packets: PacketCounters = field(default_factory=PacketCounters)
     calls_started: int = 0
     calls_ended: int = 0
@@ -66,6 +67,8 @@ class MediaStats:
             "rtp_to_ws_p99_ms": self.rtp_to_ws.quantile_ms(0.99),
             "ws_to_rtp_p50_ms": self.ws_to_rtp.quantile_ms(0.5),
             "ws_to_rtp_p99_ms": self.ws_to_rtp.quantile_ms(0.99),
+            "tick_p50_ms": self.tick.quantile_ms(0.5),
+            "tick_p99_ms": self.tick.quantile_ms(0.99),
             "rtp_to_ws_samples": self.rtp_to_ws.total,
             "ws_to_rtp_samples": self.ws_to_rtp.total,
             "calls_started": self.calls_started,
