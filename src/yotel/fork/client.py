@@ -120,8 +120,10 @@ class AudioFork:
     def push_caller(self, timestamp: int, payload: bytes, now: float) -> None:
         """A caller RTP packet (timestamp, G.711 payload) received at `now`."""
         if self.timeline is not None:
+            silence = self._silence
             for frame in self.timeline.push(timestamp, payload, now):
-                self.send_caller_frame(frame, now)
+                # Only the packet's own frames feed the rtp_to_ws histogram, not gap fill.
+                self.send_caller_frame(frame, -1.0 if frame is silence else now)
 
     def send_caller_frame(self, frame: bytes, enqueued_at: float = -1.0) -> None:
         """Queue one 160-byte caller frame; never blocks. `enqueued_at` (loop time) feeds the
