@@ -223,8 +223,7 @@ async def test_200_crossing_our_cancel_is_hung_up(peer: RawPeer, ua: UserAgent) 
                           sdp=OFFER)
     invite = await peer.request("INVITE")
     peer.send(reply(invite, 180), ua.local_address)
-    with pytest.raises(InviteFailed):
-        await out.wait_answer(0.2)  # gives up: CANCEL goes out
+    waiting = asyncio.ensure_future(out.wait_answer(0.2))  # gives up: CANCEL goes out
     cancel = await peer.request("CANCEL")
     assert cancel.branch == invite.branch and cancel.cseq == (invite.cseq[0], "CANCEL")
     peer.send(reply(cancel, 200), ua.local_address)
@@ -232,6 +231,10 @@ async def test_200_crossing_our_cancel_is_hung_up(peer: RawPeer, ua: UserAgent) 
     assert (await peer.request("ACK")).cseq[1] == "ACK"
     bye = await peer.request("BYE")  # answered after all: we do not want the call any more
     assert bye.call_id == invite.call_id
+    with pytest.raises(InviteFailed) as info:
+        await asyncio.wait_for(waiting, 1)  # well before the 4 s grace for the 487
+    assert info.value.status == 487
+    peer.send(reply(bye, 200), ua.local_address)
 
 
 async def test_hostnames_are_resolved(peer: RawPeer, ua: UserAgent) -> None:

@@ -34,7 +34,8 @@ class OutgoingInvite:
         self._final: asyncio.Future[Dialog] = asyncio.get_running_loop().create_future()
         self._transaction: ClientTransaction | None = None
         self._provisional_seen = False
-        self._cancel_wanted = False
+        self._cancel_wanted = False  # CANCEL to send once a provisional arrives
+        self._cancelled = False  # the caller gave up: a late 200 is acknowledged and hung up
         self.dialog: Dialog | None = None
 
     @property
@@ -98,8 +99,10 @@ class OutgoingInvite:
         dialog.ack_wire = bytes(ack)
         self._ua.send(dialog.ack_wire, dialog.state.peer)
         self.dialog = dialog
-        if self._final.done():  # answered after we gave up (CANCEL crossed the 200): hang up
-            asyncio.get_running_loop().create_task(dialog.bye())
+        if self._final.done() or self._cancelled:
+            # §9.1: the 200 crossed our CANCEL; we no longer want the call, so hang it up.
+            self._ua.spawn(dialog.bye())
+            self._fail(InviteFailed(487, "Request Terminated", response))
             return
         self._final.set_result(dialog)
 
@@ -119,7 +122,7 @@ class OutgoingInvite:
         """CANCEL before answer (§9.1): only once a provisional response came back."""
         if self._final.done():
             return
-        self._cancel_wanted = True
+        self._cancelled = self._cancel_wanted = True
         if self._provisional_seen:
             self._send_cancel()
 
