@@ -184,3 +184,17 @@ async def test_monitor_stream_metadata_carries_its_target() -> None:
     assert ai.metadata["stream"] == "monitor" and ai.metadata["target_call_id"] == "c-target"
     assert ai.metadata["callSid"] == "c-p" and ai.metadata["mixType"] == "mono"
     assert session.violations == []
+
+
+async def test_close_flushes_pending_text_before_stop_and_survives_a_long_reason() -> None:
+    async with FakeVoiceAI(mode="silent") as ai:
+        fork = AudioFork(config(ai.url), META)
+        await fork.connect()
+        session = await ai.next_session()
+        fork.send_dtmf("9", 80)  # queued, not yet written
+        await fork.close("caller_hangup" + "!" * 200, 4009)
+        assert await session.wait_closed() == 4009
+    kinds = [t["type"] for _, t in session.texts]
+    assert kinds == ["metadata", "dtmf", "stop"]
+    assert session.of_type("stop")[0]["reason"].startswith("caller_hangup")
+    assert await fork.wait_closed() == "closed"

@@ -339,9 +339,13 @@ class AudioFork:
         self._closing = True
         ws, self._ws = self._ws, None
         if ws is not None:
+            pending = [*self._text, bytes(frames.Stop(reason))]
+            self._text.clear()
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(bytes(frames.Stop(reason)), text=True)
-            await ws.close(code, reason)
+                for text in pending:  # a last dtmf or mark answer still goes, then `stop`
+                    await ws.send(text, text=True)
+            # RFC 6455 §5.5: a control frame's payload (code + reason) is at most 125 bytes.
+            await ws.close(code, reason.encode()[:120].decode(errors="ignore"))
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:

@@ -43,6 +43,9 @@ class ForkConfig:
     reconnect_budget_s: float = 8.0
     token_refresh_s: float | None = 25 * 60  # None: no refresh (ws_session agents)
     backlog_frames: int = 25  # 500 ms of caller audio
+    # The socket's own write buffer (websockets' high-water mark): kept small so a slow AI's
+    # back-pressure reaches the 500 ms backlog instead of hiding seconds of audio in it.
+    write_buffer_bytes: int = 4096
     text_backlog: int = 512  # Yotel -> AI text frames waiting; beyond, error frames are dropped
     # Messages over this close the socket (1009); text over frames.MAX_TEXT_BYTES but under it
     # is answered with an `error` frame instead, so the session survives.
@@ -60,7 +63,8 @@ async def dial(config: ForkConfig, timeout_s: float) -> ClientConnection:
                 additional_headers=headers, open_timeout=None, proxy=None,
                 ping_interval=config.ping_interval_s, ping_timeout=config.ping_timeout_s,
                 close_timeout=config.close_timeout_s, max_size=config.max_message_bytes,
-                compression=None, user_agent_header="yotel-audio-fork/1", **pinned)
+                compression=None, write_limit=config.write_buffer_bytes,
+                user_agent_header="yotel-audio-fork/1", **pinned)
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError, UnsafeUrlError) as exc:
         raise ForkConnectError(f"cannot open the audio fork: {exc!r}") from exc
     if ws.subprotocol != config.subprotocol:  # §6.1: not selecting it fails the connect
