@@ -243,3 +243,38 @@ async def test_hostnames_are_resolved(peer: RawPeer, ua: UserAgent) -> None:
     invite = await peer.request("INVITE")
     assert invite.uri == f"sip:1@localhost:{peer.port}"
     await out.cancel()
+
+
+async def test_nothing_is_left_behind_after_calls_end() -> None:
+    """Transactions (including re-INVITE server transactions), dialogs and pending INVITEs
+    are all released once their timers run out: long-running nodes must not grow."""
+    from yotel.sip.sdp import PCMU, SessionDescription, answer, build_offer, with_direction
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        reply_sdp, _ = answer(SessionDescription.parse(incoming.offer or b""), "127.0.0.1", 4,
+                              [PCMU])
+        dialog = await incoming.accept(bytes(reply_sdp))
+
+        async def on_reinvite(offer: bytes | None) -> bytes:
+            ours, _ = answer(SessionDescription.parse(offer or b""), "127.0.0.1", 4, [PCMU])
+            return bytes(ours)
+
+        dialog.on_reinvite = on_reinvite
+
+    async with UserAgent("127.0.0.1", 0, timers=TINY, on_invite=on_invite) as callee, \
+            UserAgent("127.0.0.1", 0, timers=TINY) as caller:
+        offer = build_offer("127.0.0.1", 30000, [PCMU])
+        for _ in range(3):
+            out = await caller.invite(f"sip:1@127.0.0.1:{callee.port}",
+                                      from_uri="sip:a@127.0.0.1", sdp=bytes(offer))
+            dialog = await out.wait_answer(3)
+            await dialog.reinvite(bytes(with_direction(offer, "sendonly")))
+            await dialog.bye()
+        for _ in range(300):  # every timer is at most 64*T1 = 0.64 s, and T4 = 0.1 s
+            tables = [callee._servers, callee._clients, caller._servers, caller._clients,
+                      callee._invites, callee._ack_waiters, caller._ack_waiters]
+            if not any(tables) and not callee.dialogs and not caller.dialogs:
+                break
+            await asyncio.sleep(0.01)
+        assert not any(tables), tables
+        assert callee.dialogs == [] and caller.dialogs == []

@@ -34,7 +34,13 @@ from yotel.sip.message import (
     SipRequest,
     SipResponse,
 )
-from yotel.sip.transaction import ClientTransaction, LoopTimers, ServerTransaction, TimerConfig
+from yotel.sip.transaction import (
+    ClientTransaction,
+    LoopTimers,
+    ServerTransaction,
+    State,
+    TimerConfig,
+)
 from yotel.sip.transport import SipStats, UdpTransport
 
 __all__ = ["InviteHandler", "SipStats", "UserAgent"]
@@ -159,6 +165,12 @@ class UserAgent:
         wire, interval = bytes(response), self.timers.t1
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timers.timeout
+        server = self._servers.get((request.branch, request.method))
+        if not already_sent and server is not None and server.state is State.PROCEEDING:
+            # The first 2xx goes through the server transaction so that it moves on (RFC
+            # 6026 Accepted: absorbs retransmitted INVITEs, then ends) instead of lingering.
+            server.respond(response)
+            already_sent = True
         try:
             if not already_sent:
                 self.send(wire, address)
