@@ -104,3 +104,32 @@ async def test_clear_takes_effect_on_the_very_next_tick() -> None:
     assert played == [b"\x11" * 160] * 10 and after is None
     assert cleared == {"type": "cleared", "played_ms": 200, "discarded_ms": 1800}
     assert mark == {"type": "mark", "name": "pending", "event": "cleared", "played_ms": 200}
+
+
+async def test_pcma_agents_get_a_law_silence_in_the_gaps() -> None:
+    async with FakeVoiceAI(mode="silent") as ai:
+        fork = AudioFork(config(ai.url, encoding="pcma"), META)
+        await fork.connect()
+        session = await ai.next_session()
+        await drive(fork, 6, lost=frozenset({2, 3}))
+        await session.wait_for_binary(6)
+        await fork.close()
+    assert [frame[0] for _, frame in session.binary] == [1, 2, 0xD5, 0xD5, 5, 6]
+
+
+async def test_invalid_utf8_in_a_text_frame_costs_a_redial_not_the_call() -> None:
+    # RFC 6455 §8.1: text must be UTF-8, and websockets fails such a connection (1007); that
+    # is a drop like any other (§6.7), so the fork redials and audio flows on the new socket.
+    async with FakeVoiceAI(mode="echo") as ai:
+        fork = AudioFork(config(ai.url, reconnect_first_s=0.02), META)
+        await fork.connect()
+        first = await ai.next_session()
+        await first.wait_for_text("metadata")
+        await first.ws.send(b"\xff\xfe{garbage", text=True)
+        second = await ai.next_session()
+        assert (await second.wait_for_text("metadata"))[0]["resumed"] is True
+        played = await drive(fork, 5)
+        await second.wait_for_binary(5)
+        assert fork.reconnects == 1 and not fork.outcome.done()
+        await fork.close()
+    assert [p for p in played if p is not None][:1] == [bytes([1]) * 160]
