@@ -91,3 +91,19 @@ def test_histogram_quantiles() -> None:
     assert h.quantile_ms(0.5) == pytest.approx(5.1, abs=0.11)
     assert h.quantile_ms(1.0) == pytest.approx(100.1)
     assert Histogram().quantile_ms(0.5) is None
+
+
+async def test_phased_clock_spreads_calls_and_keeps_each_at_20ms() -> None:
+    clock = MediaClock(phases=4)
+    seen: dict[int, list[float]] = {i: [] for i in range(8)}
+    for i in range(8):
+        clock.subscribe(seen[i].append)
+    clock.start()
+    await asyncio.sleep(0.5)
+    await clock.stop()
+    for times in seen.values():
+        assert len(times) >= 15
+        span = times[-1] - times[0]
+        assert abs(span / (len(times) - 1) - 0.02) < 0.002  # each call: one tick per 20 ms
+    firsts = sorted({round(seen[i][0] - seen[0][0], 3) for i in range(8)})
+    assert len(firsts) >= 3  # pinned to different slots of the period

@@ -72,6 +72,7 @@ class MediaConfig:
     default_trunk: Trunk | None = None
     answer_timeout_s: float = 30.0  # PRODUCT.md §8: then CANCEL, outcome no_answer
     drain_timeout_s: float = 30.0
+    clock_phases: int = 5  # the 20 ms period cut in 4 ms slots (docs/media.md, "The clock")
 
     @property
     def advertised(self) -> str:
@@ -82,7 +83,7 @@ class MediaEngine:
     def __init__(self, config: MediaConfig) -> None:
         self.config = config
         self.stats = MediaStats()
-        self.clock = MediaClock(cost=self.stats.tick)
+        self.clock = MediaClock(phases=config.clock_phases, cost=self.stats.tick)
         self.ports = RtpPortPool(config.rtp_port_min, config.rtp_port_max)
         self.ua = UserAgent(config.sip_host, config.sip_port, on_invite=self._on_invite,
                             advertised_host=config.advertised)
