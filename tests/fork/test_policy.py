@@ -198,3 +198,28 @@ async def test_close_flushes_pending_text_before_stop_and_survives_a_long_reason
     assert kinds == ["metadata", "dtmf", "stop"]
     assert session.of_type("stop")[0]["reason"].startswith("caller_hangup")
     assert await fork.wait_closed() == "closed"
+
+
+async def test_a_failed_token_mint_is_retried_in_30_seconds() -> None:
+    asked: list[float] = []
+    attempts = 0
+
+    async def fake_sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await asyncio.sleep(0)
+
+    async def flaky_mint() -> tuple[str, str]:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise ConnectionError("token store unavailable")
+        return f"yt_cb_{attempts}", "later"
+
+    async with FakeVoiceAI(mode="silent") as ai:
+        fork = AudioFork(config(ai.url), META, mint_token=flaky_mint, sleep=fake_sleep)
+        await fork.connect()
+        session = await ai.next_session()
+        refreshes = await session.wait_for_text("token_refresh", 2)
+        await fork.close()
+    assert asked[:4] == [1500.0, 30.0, 1500.0, 1500.0]
+    assert [r["yotel_callback_token"] for r in refreshes[:2]] == ["yt_cb_2", "yt_cb_3"]

@@ -58,6 +58,7 @@ MintToken = Callable[[], Awaitable[tuple[str, str]]]
 Sleep = Callable[[float], Awaitable[None]]
 RTP_TO_WS = "rtp_to_ws"  # caller frame handed to the fork -> written to the socket
 WS_TO_RTP = "ws_to_rtp"  # AI audio received -> its first byte pulled for playout
+TOKEN_RETRY_S = 30.0
 __all__ = ["RTP_TO_WS", "WS_TO_RTP", "AudioFork", "ForkConfig", "ForkConnectError",
            "LatencyCallback", "MintToken"]
 
@@ -307,15 +308,19 @@ class AudioFork:
         return False
 
     async def _refresh_tokens(self, every_s: float) -> None:
-        """§6.6: a fresh callback token at minute 25 and every 25 min after."""
+        """§6.6: a fresh callback token at minute 25 and every 25 min after. A failed mint is
+        retried every 30 s: the old token has 5 minutes left (30 min tokens), not 25."""
         assert self._mint_token is not None
+        delay = every_s
         while True:
-            await self._sleep(every_s)
+            await self._sleep(delay)
             try:
                 token, expires_at = await self._mint_token()
-            except Exception:  # the old token stays valid until its expiry; try next time
+            except Exception:
                 log.exception("minting a refreshed callback token failed")
+                delay = min(TOKEN_RETRY_S, every_s)
                 continue
+            delay = every_s
             self._metadata |= {"yotel_callback_token": token, "token_expires_at": expires_at}
             self._send_text(frames.TokenRefresh(token, expires_at))
 
