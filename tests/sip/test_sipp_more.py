@@ -91,3 +91,27 @@ async def test_yotel_places_many_concurrent_calls_to_sipp(yotel: UserAgent) -> N
         await sipp.stop()
     assert result.ok, result.report
     assert yotel.dialogs == []
+
+
+async def test_yotel_delayed_offer_answers_sipp_in_the_ack(yotel: UserAgent) -> None:
+    sipp = await start_sipp(scenario="uas_late_offer")
+    answers: list[bytes] = []
+
+    def answer_offer(offer: bytes) -> bytes:
+        # We prefer PCMU; sipp offered PCMA first: the answer must carry our choice.
+        reply, _ = answer(SessionDescription.parse(offer), "127.0.0.1", 42000, [PCMU, PCMA])
+        answers.append(bytes(reply))
+        return bytes(reply)
+
+    try:
+        out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}",
+                                 from_uri="sip:yotel@127.0.0.1", sdp=None,
+                                 answer_offer=answer_offer)
+        dialog = await out.wait_answer(10)
+        assert dialog.local_sdp == answers[0]
+        assert SessionDescription.parse(dialog.remote_sdp or b"").media.port == sipp.media_port
+        await dialog.bye()
+        result = await sipp.wait(20)
+    finally:
+        await sipp.stop()
+    assert result.ok, result.report

@@ -278,3 +278,18 @@ async def test_nothing_is_left_behind_after_calls_end() -> None:
             await asyncio.sleep(0.01)
         assert not any(tables), tables
         assert callee.dialogs == [] and caller.dialogs == []
+
+
+async def test_delayed_offer_without_an_answerer_is_acked_and_hung_up(peer: RawPeer,
+                                                                      ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1", sdp=None)
+    invite = await peer.request("INVITE")
+    assert invite.body == b"" and invite.headers.get("Content-Type") is None
+    peer.send(reply(invite, 200, body=OFFER, contact_port=peer.port), ua.local_address)
+    ack = await peer.request("ACK")  # a 2xx is always ACKed (§13.2.2.4)...
+    assert ack.body == b""
+    bye = await peer.request("BYE")  # ...but with no answer to give, the call cannot go on
+    with pytest.raises(InviteFailed) as info:
+        await out.wait_answer(1)
+    assert info.value.status == 488
+    peer.send(reply(bye, 200), ua.local_address)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from yotel.sip.ua import UserAgent
 
 ProvisionalCallback = Callable[[SipResponse], None]
+AnswerOffer = Callable[[bytes], bytes]  # the peer's offer (delayed offer) -> our answer
 
 
 class OutgoingInvite:
@@ -24,8 +25,10 @@ class OutgoingInvite:
 
     def __init__(self, ua: UserAgent, request: SipRequest, peer: Address,
                  credentials: DigestCredentials | None,
-                 on_provisional: ProvisionalCallback | None) -> None:
+                 on_provisional: ProvisionalCallback | None,
+                 answer_offer: AnswerOffer | None = None) -> None:
         self._ua = ua
+        self._answer_offer = answer_offer
         self.request = request
         self.peer = peer
         self._credentials = credentials
@@ -95,16 +98,33 @@ class OutgoingInvite:
             self.dialog.resend_ack()
             return
         dialog = self._ua.dialog_from_2xx(self.request, response, self.peer)
-        ack = dialog.build("ACK", cseq=self.request.cseq[0])
+        body, refusal = self._late_answer(response)
+        if body:
+            dialog.local_sdp = body
+        ack = dialog.build("ACK", body, cseq=self.request.cseq[0])
         dialog.ack_wire = bytes(ack)
         self._ua.send(dialog.ack_wire, dialog.state.peer)
         self.dialog = dialog
         if self._final.done() or self._cancelled:
             # §9.1: the 200 crossed our CANCEL; we no longer want the call, so hang it up.
+            refusal = InviteFailed(487, "Request Terminated", response)
+        if refusal is not None:
             self._ua.spawn(dialog.bye())
-            self._fail(InviteFailed(487, "Request Terminated", response))
+            self._fail(refusal)
             return
         self._final.set_result(dialog)
+
+    def _late_answer(self, response: SipResponse) -> tuple[bytes, InviteFailed | None]:
+        """§13.2.1: an INVITE without SDP gets the offer in the 2xx; the answer rides the ACK.
+        Without `answer_offer`, or when it refuses the offer, the call is ACKed and hung up."""
+        if self.request.body or not response.body:
+            return b"", None
+        try:
+            if self._answer_offer is None:
+                raise ValueError("no answer_offer for a delayed-offer INVITE")
+            return self._answer_offer(response.body), None
+        except ValueError as exc:
+            return b"", InviteFailed(488, f"Not Acceptable Here: {exc}", response)
 
     async def wait_answer(self, timeout: float | None = None) -> Dialog:  # noqa: ASYNC109
         """The dialog once answered. On `timeout`, CANCEL and raise InviteFailed(487)."""

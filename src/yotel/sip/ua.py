@@ -21,6 +21,7 @@ from yotel.sip.checks import request_problem
 from yotel.sip.dialog import Address, Dialog, InviteFailed
 from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import (
+    AnswerOffer,
     IncomingInvite,
     OutgoingInvite,
     ProvisionalCallback,
@@ -207,12 +208,16 @@ class UserAgent:
     # -- outbound calls --------------------------------------------------------------------
     async def invite(self, uri: str, *, from_uri: str, to_uri: str | None = None,
                      sdp: bytes | None = None, credentials: DigestCredentials | None = None,
-                     on_provisional: ProvisionalCallback | None = None) -> OutgoingInvite:
+                     on_provisional: ProvisionalCallback | None = None,
+                     answer_offer: AnswerOffer | None = None) -> OutgoingInvite:
+        """Place a call. With `sdp=None` (delayed offer, §13.2.1) the peer offers in its 2xx
+        and `answer_offer(offer) -> answer` produces what our ACK carries."""
         target = SipUri.parse(uri)
         peer = await _resolve(target)
         request = initial_invite(self, uri, from_uri, to_uri or uri,
                                  new_call_id(self.advertised_host), new_tag(), sdp)
-        outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional)
+        outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional,
+                                  answer_offer)
         outgoing.start()
         return outgoing
 
