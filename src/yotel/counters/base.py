@@ -1,23 +1,35 @@
 """The counters store: one small interface, two backends (in-process and Redis).
 
 It holds what must be global across nodes and cheap to touch on every call or request:
-`max_concurrent` slots, per-call rate limits and idempotency records. Every compound operation
-is atomic in both backends (a lock-free critical section in-process, a Lua script in Redis).
+- `max_concurrent` slots: `acquire_slot(key, limit)` / `release_slot(key)`, read with `get`;
+- per-call rate limits: `rate_limit(key, limit, window_s)` (a sliding window, so ten requests can
+  never pass in any 1 s span, whatever the window alignment);
+- idempotency records: `set_if_absent(key, "pending", ttl_s)` claims a key, `set_value` stores the
+  response under the same key, `get_value` replays it.
+
+Every compound operation is atomic in both backends (a critical section without an await
+in-process, one Lua script in Redis). A key holds either a counter or a string value, never both.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
 class CountersUnavailableError(Exception):
-    """The backing store (Redis) could not be reached or answered with an error."""
+    """The backing store (Redis) could not be reached, timed out or answered with an error."""
 
 
 @dataclass(frozen=True)
 class RateLimitResult:
-    """The verdict of one rate-limit check (sliding window of `window_s`)."""
+    """The verdict of one rate-limit check (sliding window of `window_s`).
+
+    `remaining` is how many more requests the window admits now; `reset_s` is when the oldest
+    admitted request leaves the window (one more permit), which is also `retry_after_s` when the
+    request was refused (0 when it was allowed). These feed `RateLimit-*` and `Retry-After`.
+    """
 
     allowed: bool
     limit: int
@@ -28,11 +40,15 @@ class RateLimitResult:
 
 @runtime_checkable
 class Counters(Protocol):
-    async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int: ...
+    async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
+        """Add `amount` and return the new value; `ttl_s` (re)arms the key's expiry."""
+        ...
 
     async def decr(self, key: str, amount: int = 1) -> int: ...
 
-    async def get(self, key: str) -> int: ...
+    async def get(self, key: str) -> int:
+        """The counter's value; 0 when absent or expired."""
+        ...
 
     async def acquire_slot(self, key: str, limit: int, *, ttl_s: float | None = None) -> bool:
         """Increment `key` only if it is below `limit`; True when a slot was taken."""
@@ -42,17 +58,27 @@ class Counters(Protocol):
         """Give a slot back; never drives the count below zero."""
         ...
 
-    async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult: ...
+    async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
+        """Admit at most `limit` requests in any `window_s` span; a refused request uses no
+        permit."""
+        ...
 
-    async def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool: ...
+    async def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool:
+        """Store `value` only if `key` holds nothing; True when this call stored it."""
+        ...
 
     async def get_value(self, key: str) -> str | None: ...
 
-    async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None: ...
+    async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None:
+        """Overwrite; `ttl_s=None` keeps the value until deleted."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 
-    def with_namespace(self, namespace: str) -> Counters: ...
+    def with_namespace(self, namespace: str) -> Counters:
+        """A view whose keys live under `namespace`; it shares the connection (closing a view
+        closes nothing)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -63,3 +89,21 @@ def join_namespace(prefix: str, namespace: str) -> str:
     if not name or any(ch.isspace() for ch in name):
         raise ValueError(f"invalid namespace {namespace!r}")
     return f"{prefix}{name}:"
+
+
+def check_rate_limit_args(limit: int, window_s: float) -> None:
+    if limit < 1:
+        raise ValueError(f"rate limit must be at least 1, got {limit}")
+    if not (window_s > 0 and math.isfinite(window_s)):
+        raise ValueError(f"rate-limit window must be a positive number of seconds, got {window_s}")
+
+
+def check_ttl(ttl_s: float | None) -> None:
+    if ttl_s is not None and not (ttl_s > 0 and math.isfinite(ttl_s)):
+        raise ValueError(f"ttl_s must be a positive number of seconds, got {ttl_s}")
+
+
+def retry_after(allowed: bool, reset_s: float) -> float:
+    """Whole milliseconds, rounded up, so a client that waits exactly this long gets through
+    (rounded to microseconds first: 0.1 s computed as 0.10000000000000142 stays 100 ms)."""
+    return 0.0 if allowed else max(math.ceil(round(reset_s * 1000, 3)), 1) / 1000

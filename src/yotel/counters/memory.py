@@ -1,20 +1,31 @@
 """In-process counters: the embedded default for one node.
 
-asyncio runs one coroutine at a time and none of these methods awaits inside its critical
-section, so each operation is atomic without a lock.
+asyncio runs one coroutine at a time and no method here awaits inside its critical section, so
+each operation is atomic without a lock. Time comes from an injectable monotonic clock.
+
+Expired keys are dropped when touched and, so that records nobody reads again (24 h idempotency
+records, the rate windows of ended calls) do not pile up, by a sweep of the whole store at most
+once per `sweep_interval_s`, run from a write.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yotel.counters.base import Counters, RateLimitResult, join_namespace
+from yotel.counters.base import (
+    Counters,
+    RateLimitResult,
+    check_rate_limit_args,
+    check_ttl,
+    join_namespace,
+    retry_after,
+)
 
 Clock = Callable[[], float]
+DEFAULT_SWEEP_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -22,28 +33,63 @@ class _Entry:
     value: int | str
     expires_at: float | None
 
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass
+class _Window:
+    """The admitted hits of one sliding window, oldest first."""
+
+    window_s: float
+    hits: deque[float] = field(default_factory=deque)
+
+    def trim(self, now: float) -> None:
+        while self.hits and self.hits[0] <= now - self.window_s:
+            self.hits.popleft()
+
 
 @dataclass
 class _Store:
     clock: Clock
+    sweep_interval_s: float
     entries: dict[str, _Entry] = field(default_factory=dict)
-    windows: dict[str, deque[float]] = field(default_factory=dict)
+    windows: dict[str, _Window] = field(default_factory=dict)
+    next_sweep_at: float = 0.0
 
     def live(self, key: str) -> _Entry | None:
         entry = self.entries.get(key)
-        if entry is not None and entry.expires_at is not None and entry.expires_at <= self.clock():
+        if entry is not None and entry.expired(self.clock()):
             del self.entries[key]
             return None
         return entry
 
     def expiry(self, ttl_s: float | None) -> float | None:
+        check_ttl(ttl_s)
         return None if ttl_s is None else self.clock() + ttl_s
+
+    def put(self, key: str, value: int | str, expires_at: float | None) -> None:
+        self.maybe_sweep()
+        self.entries[key] = _Entry(value, expires_at)
+
+    def maybe_sweep(self) -> None:
+        now = self.clock()
+        if now < self.next_sweep_at:
+            return
+        self.next_sweep_at = now + self.sweep_interval_s
+        for key in [k for k, e in self.entries.items() if e.expired(now)]:
+            del self.entries[key]
+        for key, window in list(self.windows.items()):
+            window.trim(now)
+            if not window.hits:
+                del self.windows[key]
 
 
 class MemoryCounters(Counters):
-    def __init__(self, *, clock: Clock = time.monotonic, _store: _Store | None = None,
-                 _prefix: str = "") -> None:
-        self._store = _store if _store is not None else _Store(clock)
+    def __init__(self, *, clock: Clock = time.monotonic,
+                 sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S,
+                 _store: _Store | None = None, _prefix: str = "") -> None:
+        self._store = _store if _store is not None else _Store(clock, sweep_interval_s)
         self._prefix = _prefix
 
     def _k(self, key: str) -> str:
@@ -54,16 +100,17 @@ class MemoryCounters(Counters):
         if entry is None:
             return 0
         if not isinstance(entry.value, int):
-            raise TypeError(f"counter {key!r} holds a string value")
+            raise TypeError(f"key {key!r} holds a string value, not a counter")
         return entry.value
 
     async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
         value = self._int(key) + amount
-        entry = self._store.live(self._k(key))
-        expires = entry.expires_at if entry is not None and ttl_s is None else None
-        if ttl_s is not None:
+        if ttl_s is None:
+            entry = self._store.live(self._k(key))
+            expires = None if entry is None else entry.expires_at
+        else:
             expires = self._store.expiry(ttl_s)
-        self._store.entries[self._k(key)] = _Entry(value, expires)
+        self._store.put(self._k(key), value, expires)
         return value
 
     async def decr(self, key: str, amount: int = 1) -> int:
@@ -75,7 +122,7 @@ class MemoryCounters(Counters):
     async def acquire_slot(self, key: str, limit: int, *, ttl_s: float | None = None) -> bool:
         if self._int(key) >= limit:
             return False
-        await self.incr(key, ttl_s=ttl_s)
+        await self.incr(key, ttl_s=ttl_s)  # completes without suspending: still atomic
         return True
 
     async def release_slot(self, key: str) -> None:
@@ -83,22 +130,24 @@ class MemoryCounters(Counters):
             await self.incr(key, -1)
 
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
+        check_rate_limit_args(limit, window_s)
+        self._store.maybe_sweep()
         now = self._store.clock()
-        hits = self._store.windows.setdefault(self._k(key), deque())
-        while hits and hits[0] <= now - window_s:
-            hits.popleft()
-        allowed = len(hits) < limit
+        window = self._store.windows.get(self._k(key))
+        if window is None or window.window_s != window_s:
+            window = self._store.windows[self._k(key)] = _Window(window_s)
+        window.trim(now)
+        allowed = len(window.hits) < limit
         if allowed:
-            hits.append(now)
-        reset_s = (hits[0] + window_s - now) if hits else window_s
-        retry = 0.0 if allowed else max(reset_s, 0.001)
-        return RateLimitResult(allowed, limit, max(limit - len(hits), 0), reset_s,
-                               math.ceil(retry * 1000) / 1000)
+            window.hits.append(now)
+        reset_s = window.hits[0] + window_s - now
+        return RateLimitResult(allowed, limit, max(limit - len(window.hits), 0), reset_s,
+                               retry_after(allowed, reset_s))
 
     async def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool:
         if self._store.live(self._k(key)) is not None:
             return False
-        self._store.entries[self._k(key)] = _Entry(value, self._store.expiry(ttl_s))
+        self._store.put(self._k(key), value, self._store.expiry(ttl_s))
         return True
 
     async def get_value(self, key: str) -> str | None:
@@ -106,7 +155,7 @@ class MemoryCounters(Counters):
         return None if entry is None else str(entry.value)
 
     async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None:
-        self._store.entries[self._k(key)] = _Entry(value, self._store.expiry(ttl_s))
+        self._store.put(self._k(key), value, self._store.expiry(ttl_s))
 
     async def delete(self, key: str) -> None:
         self._store.entries.pop(self._k(key), None)
@@ -117,3 +166,8 @@ class MemoryCounters(Counters):
 
     async def close(self) -> None:
         """Nothing to release; present so both backends close the same way."""
+
+    def stored_keys(self) -> int:
+        """Keys and rate windows held in the whole store (every namespace), expired ones
+        included until the next sweep."""
+        return len(self._store.entries) + len(self._store.windows)

@@ -2,19 +2,37 @@
 
 Every compound operation is one Lua script, so two nodes can never both take the last slot or
 both pass a rate limit's last permit. Time for rate limits comes from Redis (`TIME`), not the
-nodes' clocks, so skew between hosts does not widen a window.
+nodes' clocks, so skew between hosts does not widen a window. Every redis-py error is translated
+here into `CountersUnavailableError`; nothing from redis leaks to callers.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 
-from yotel.counters.base import Counters, CountersUnavailableError, RateLimitResult, join_namespace
+from yotel.counters.base import (
+    Counters,
+    CountersUnavailableError,
+    RateLimitResult,
+    check_rate_limit_args,
+    check_ttl,
+    join_namespace,
+    retry_after,
+)
+
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_PREFIX = "yotel:"
 
 _INCR = """
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -30,13 +48,16 @@ if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
 
+# DECR keeps the key's TTL; a missing or zero counter stays as it is.
 _RELEASE = """
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
 """
 
-# Sliding-window log: one sorted-set member per permitted hit, scored in microseconds.
+# Sliding-window log: one sorted-set member per admitted hit, scored in microseconds of the
+# server's clock. Refused hits are not recorded, so a client hammering a closed window does not
+# keep it closed. The key expires one window after the last admitted hit.
 _RATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -46,10 +67,10 @@ local count = redis.call('ZCARD', KEYS[1])
 local allowed = 0
 if count < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
   count = count + 1
   allowed = 1
 end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local reset = window
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
@@ -57,22 +78,65 @@ return {allowed, count, reset}
 """
 
 
-def _ms(ttl_s: float | None) -> str:
-    return "" if ttl_s is None else str(max(1, round(ttl_s * 1000)))
+@dataclass(frozen=True)
+class _Scripts:
+    """Scripts registered once per client; redis-py runs them by SHA (EVALSHA) and loads them
+    again after a server restart (NOSCRIPT)."""
+
+    incr: AsyncScript
+    acquire: AsyncScript
+    release: AsyncScript
+    rate: AsyncScript
+
+    @classmethod
+    def register(cls, redis: Redis) -> _Scripts:
+        return cls(incr=redis.register_script(_INCR), acquire=redis.register_script(_ACQUIRE),
+                   release=redis.register_script(_RELEASE), rate=redis.register_script(_RATE))
+
+
+def _is_type_error(exc: ResponseError) -> bool:
+    """A counter operation on a key holding a string (or another Redis type): a caller's bug,
+    reported as the memory backend reports it, not as an outage."""
+    text = str(exc)
+    return "not an integer" in text or "WRONGTYPE" in text
+
+
+def _ms(ttl_s: float) -> int:
+    check_ttl(ttl_s)
+    return max(1, round(ttl_s * 1000))
+
+
+def _ms_arg(ttl_s: float | None) -> str:
+    return "" if ttl_s is None else str(_ms(ttl_s))
+
+
+def connect(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+            max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Redis:
+    """A client for `url` that fails within `timeout_s` instead of hanging on a stalled server.
+
+    A blocking pool makes a burst wait for a connection instead of failing. redis-py retries
+    once, on connection errors only (a pooled connection that died with a Redis restart); never
+    on a timeout, since a timed-out script may have run and these operations are not idempotent.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout_s, decode_responses=True,
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1,
+                    supported_errors=(RedisConnectionError,)))
+    return Redis.from_pool(pool)  # the client owns (and closes) the pool
 
 
 class RedisCounters(Counters):
-    def __init__(self, redis: Redis, *, _prefix: str = "yotel:", _owner: bool = True) -> None:
+    def __init__(self, redis: Redis, *, _prefix: str = DEFAULT_PREFIX,
+                 _scripts: _Scripts | None = None, _owner: bool = True) -> None:
         self._redis = redis
         self._prefix = _prefix
+        self._scripts = _scripts or _Scripts.register(redis)
         self._owner = _owner
 
     @classmethod
-    def from_url(cls, url: str) -> RedisCounters:
-        # A blocking pool: a burst of calls waits for a connection instead of failing.
-        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=5,
-                                               decode_responses=True)
-        return cls(Redis.from_pool(pool))  # the client owns (and closes) the pool
+    def from_url(cls, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> RedisCounters:
+        return cls(connect(url, timeout_s=timeout_s))
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -80,37 +144,48 @@ class RedisCounters(Counters):
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
         try:
             return await awaitable
+        except ResponseError as exc:
+            if _is_type_error(exc):
+                raise TypeError(f"redis: {exc}") from exc
+            raise CountersUnavailableError(f"redis: {exc}") from exc
         except RedisError as exc:
             raise CountersUnavailableError(f"redis: {exc}") from exc
 
-    async def _eval(self, script: str, key: str, *args: str | int) -> Any:
-        return await self._call(self._redis.eval(script, 1, self._k(key), *args))
+    async def _run(self, script: AsyncScript, key: str, *args: str | int) -> Any:
+        return await self._call(script(keys=[self._k(key)], args=list(args)))
 
     async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
-        return int(await self._eval(_INCR, key, amount, _ms(ttl_s)))
+        return int(await self._run(self._scripts.incr, key, amount, _ms_arg(ttl_s)))
 
     async def decr(self, key: str, amount: int = 1) -> int:
         return await self.incr(key, -amount)
 
     async def get(self, key: str) -> int:
         value = await self._call(self._redis.get(self._k(key)))
-        return 0 if value is None else int(value)
+        if value is None:
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            raise TypeError(f"key {key!r} holds a string value, not a counter") from None
 
     async def acquire_slot(self, key: str, limit: int, *, ttl_s: float | None = None) -> bool:
-        return bool(await self._eval(_ACQUIRE, key, limit, _ms(ttl_s)))
+        return bool(await self._run(self._scripts.acquire, key, limit, _ms_arg(ttl_s)))
 
     async def release_slot(self, key: str) -> None:
-        await self._eval(_RELEASE, key)
+        await self._run(self._scripts.release, key)
 
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
+        check_rate_limit_args(limit, window_s)
         window_us = max(1, round(window_s * 1_000_000))
-        allowed, count, reset_us = await self._eval(_RATE, key, limit, window_us, uuid.uuid4().hex)
+        allowed, count, reset_us = await self._run(self._scripts.rate, key, limit, window_us,
+                                                   uuid.uuid4().hex)
         reset_s = max(int(reset_us), 0) / 1_000_000
-        retry = 0.0 if allowed else max(reset_s, 0.001)
-        return RateLimitResult(bool(allowed), limit, max(limit - int(count), 0), reset_s, retry)
+        return RateLimitResult(bool(allowed), limit, max(limit - int(count), 0), reset_s,
+                               retry_after(bool(allowed), reset_s))
 
     async def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool:
-        done = await self._call(self._redis.set(self._k(key), value, px=_ms_int(ttl_s), nx=True))
+        done = await self._call(self._redis.set(self._k(key), value, px=_ms(ttl_s), nx=True))
         return bool(done)
 
     async def get_value(self, key: str) -> str | None:
@@ -118,7 +193,7 @@ class RedisCounters(Counters):
         return None if value is None else str(value)
 
     async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None:
-        px = None if ttl_s is None else _ms_int(ttl_s)
+        px = None if ttl_s is None else _ms(ttl_s)
         await self._call(self._redis.set(self._k(key), value, px=px))
 
     async def delete(self, key: str) -> None:
@@ -126,12 +201,8 @@ class RedisCounters(Counters):
 
     def with_namespace(self, namespace: str) -> RedisCounters:
         return RedisCounters(self._redis, _prefix=join_namespace(self._prefix, namespace),
-                             _owner=False)
+                             _scripts=self._scripts, _owner=False)
 
     async def close(self) -> None:
         if self._owner:
             await self._call(self._redis.aclose())
-
-
-def _ms_int(ttl_s: float) -> int:
-    return max(1, round(ttl_s * 1000))
