@@ -223,3 +223,38 @@ async def test_a_failed_token_mint_is_retried_in_30_seconds() -> None:
         await fork.close()
     assert asked[:4] == [1500.0, 30.0, 1500.0, 1500.0]
     assert [r["yotel_callback_token"] for r in refreshes[:2]] == ["yt_cb_2", "yt_cb_3"]
+
+
+async def test_the_ais_last_words_can_play_out_after_its_1000_close() -> None:
+    script: list[tuple[float, Any]] = [(0.0, b"\x21" * 1600)]
+    async with FakeVoiceAI(mode="scripted", script=script, close_after_s=0.1) as ai:
+        fork = AudioFork(config(ai.url), META)
+        await fork.connect()
+        assert await asyncio.wait_for(fork.wait_closed(), 5) == "ai_hangup"
+        loop = asyncio.get_running_loop()
+        drained = asyncio.ensure_future(fork.wait_playout_drained(5.0))
+        played = [fork.tick(loop.time()) for _ in range(12)]
+        assert await drained is True
+        assert await fork.wait_playout_drained(0.01) is True  # nothing queued: at once
+        await asyncio.sleep(0.01)
+        assert not fork._tasks  # the session, writer and token timer all ended with it
+        await fork.close()
+    assert played == [b"\x21" * 160] * 10 + [None] * 2
+
+
+async def test_the_caller_hears_silence_while_the_ai_is_redialled() -> None:
+    async with FakeVoiceAI(mode="scripted", script=[(0.0, b"\x31" * 16000)]) as ai:
+        fork = AudioFork(config(ai.url, reconnect_first_s=0.3), META)
+        await fork.connect()
+        first = await ai.next_session()
+        async with asyncio.timeout(5):
+            while fork.playout.queued_ms < 2000:
+                await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        assert fork.tick(loop.time()) == b"\x31" * 160
+        first.abort()
+        async with asyncio.timeout(5):
+            while fork.connected:
+                await asyncio.sleep(0.005)
+        assert fork.tick(loop.time()) is None and fork.playout.queued_ms == 0
+        await fork.close()

@@ -17,14 +17,16 @@ Yotel is the WebSocket client; the tenant's voice AI is the server at the agent'
     fork.send_caller_frame(frame)   # alternative to push_caller for a ready-made 160-byte frame
     fork.send_dtmf("5", 200); fork.send_event("hold", {}); fork.send_warning/send_error(...)
     fork.begin_transfer()           # the AI leaving now is not a hang-up (outcome "closed")
+    await fork.wait_playout_drained(3.0)  # after "ai_hangup": let its last words play out
     await fork.close("hangup")      # `stop` frame, then close 1000 (1001 drain, 4000, 4001, 4009)
     outcome = await fork.wait_closed()   # also `fork.outcome` (a future)
 
 Outcomes: "closed" (Yotel closed it, or the AI left during a transfer), "ai_hangup" (the AI
 closed with 1000: the call hangs up with outcome `hangup`), "ai_disconnected" (the AI closed
-with 4xxx, or dropped and was not back within the reconnect budget). Every method but
-`connect`, `close` and `wait_closed` is non-blocking and cheap, for ~50 frames/s each way per
-call and hundreds of calls per process.
+with 4xxx, or dropped and was not back within the reconnect budget); the fork's tasks end with
+the session, `close()` is still the way to release it. Every method but `connect`, `close`,
+`wait_closed` and `wait_playout_drained` is non-blocking and cheap, for ~50 frames/s each way
+per call and hundreds of calls per process.
 
 Caller frames go through a bounded backlog feeding one writer task: more than 500 ms waiting
 (a slow AI) drops the oldest and sends one `warning` (`caller_audio_dropped`, `dropped_ms`) per
@@ -81,6 +83,7 @@ class AudioFork:
         self._backlog_dropped = 0  # frames dropped since the last warning
         self._wakeup = asyncio.Event()
         self._arrivals: deque[tuple[int, float]] = deque()  # (stream byte offset, receive time)
+        self._drained: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._transferring = False
@@ -155,7 +158,23 @@ class AudioFork:
             self._send_text(mark)
         if frame is not None and self._arrivals:
             self._record_playout(now)
+        drained = self._drained
+        if drained is not None and not self.playout.queue and not drained.done():
+            drained.set_result(None)
         return frame
+
+    async def wait_playout_drained(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until the AI audio already queued has been played by the
+        engine's ticks, e.g. the AI's last words before its 1000 close; False on timeout."""
+        if not self.playout.queue:
+            return True
+        if self._drained is None or self._drained.done():
+            self._drained = self._loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._drained), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     def _record_playout(self, now: float) -> None:
         arrivals, played = self._arrivals, self.playout.played
@@ -286,6 +305,7 @@ class AudioFork:
         cfg, loop = self.config, self._loop
         self._ws = None
         self._wakeup.set()  # the writer drops what was queued for the dead socket
+        self._new_playout()  # the caller hears silence while the AI is away (§6.7)
         lost_at, delay = loop.time(), cfg.reconnect_first_s
         while not self._closing:
             remaining = cfg.reconnect_budget_s - (loop.time() - lost_at) - delay
@@ -300,12 +320,16 @@ class AudioFork:
             except ForkConnectError as exc:
                 log.info("audio fork redial failed: %s", exc)
                 continue
-            self.playout = Playout(self._silence)
-            self._arrivals.clear()
             self._ws = ws
             self.reconnects += 1
             return True
         return False
+
+    def _new_playout(self) -> None:
+        self.playout = Playout(self._silence)
+        self._arrivals.clear()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     async def _refresh_tokens(self, every_s: float) -> None:
         """§6.6: a fresh callback token at minute 25 and every 25 min after. A failed mint is
@@ -326,6 +350,10 @@ class AudioFork:
 
     def _finish(self, outcome: str) -> None:
         self._ws = None
+        current = asyncio.current_task()
+        for task in self._tasks:  # the writer and the token timer have nothing left to do
+            if task is not current:
+                task.cancel()
         if not self.outcome.done():
             self.outcome.set_result(outcome)
 
