@@ -88,7 +88,7 @@ async def test_sipp_uac_pcap_dtmf_clear_and_marks(engine: MediaEngine) -> None:
     assert end.outcome == "caller_hangup"
     _check_timeline(session.binary, call)
     dtmf = session.of_type("dtmf")
-    assert [d["digit"] for d in dtmf] == ["1"]
+    assert [d["digit"] for d in dtmf] == ["1"], (call.leg.session.stats, session.texts[-5:])
 
 
 async def _answered(calls: list[Call]) -> None:
