@@ -12,6 +12,7 @@ from yotel.sip.message import (
     canonical,
     parse_message,
     split_list,
+    stamp_via,
     via_param,
 )
 
@@ -311,3 +312,29 @@ def test_via_param() -> None:
     assert via_param(via, "rport") == ""
     assert via_param(via, "received") == "1.2.3.4"
     assert via_param(via, "maddr") is None
+
+
+@pytest.mark.parametrize("via,source,expected", [
+    ("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx", ("10.0.0.1", 5060),
+     "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx"),
+    ("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx", ("203.0.113.5", 40000),
+     "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx;received=203.0.113.5"),
+    ("SIP/2.0/UDP 10.0.0.1;rport;branch=z9hG4bKx", ("203.0.113.5", 40000),
+     "SIP/2.0/UDP 10.0.0.1;rport=40000;branch=z9hG4bKx;received=203.0.113.5"),
+    ("SIP/2.0/UDP pbx.example;branch=z9hG4bKx;rport", ("192.0.2.7", 5062),
+     "SIP/2.0/UDP pbx.example;branch=z9hG4bKx;rport=5062;received=192.0.2.7"),
+    ("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx", ("2001:db8::1", 5060),
+     "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKx"),
+    ("SIP/2.0/UDP h;branch=z9hG4bKx;received=1.1.1.1", ("2.2.2.2", 1),
+     "SIP/2.0/UDP h;branch=z9hG4bKx;received=1.1.1.1"),
+    ("SIP/2.0/UDP h;rport=7;branch=z9hG4bKx", ("h", 9), "SIP/2.0/UDP h;rport=7;branch=z9hG4bKx"),
+])
+def test_stamp_via(via: str, source: tuple[str, int], expected: str) -> None:
+    # RFC 3261 §18.2.1 (received) and RFC 3581 §4 (rport).
+    assert stamp_via(via, *source) == expected
+
+
+def test_replace_first_keeps_position_and_later_values() -> None:
+    headers = Headers([("Via", "a"), ("From", "f"), ("Via", "b")])
+    headers.replace_first("v", "A")
+    assert headers.items == [("Via", "A"), ("From", "f"), ("Via", "b")]

@@ -293,3 +293,26 @@ async def test_delayed_offer_without_an_answerer_is_acked_and_hung_up(peer: RawP
         await out.wait_answer(1)
     assert info.value.status == 488
     peer.send(reply(bye, 200), ua.local_address)
+
+
+def test_request_target_loose_and_strict_routing() -> None:
+    from yotel.sip.address import SipUri
+    from yotel.sip.dialog import request_target
+
+    target = SipUri.parse("sip:bob@192.0.2.4:5070")
+    assert request_target(target, []) == ("sip:bob@192.0.2.4:5070", [])
+    loose = ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
+    assert request_target(target, loose) == ("sip:bob@192.0.2.4:5070", loose)
+    # §12.2.1.1: a strict router takes the Request-URI; the target goes last in Route.
+    strict = ["<sip:old.example:5060>", "<sip:p2.example;lr>"]
+    assert request_target(target, strict) == (
+        "sip:old.example:5060", ["<sip:p2.example;lr>", "<sip:bob@192.0.2.4:5070>"])
+
+
+async def test_responses_tell_a_natted_peer_where_it_is(peer: RawPeer, ua: UserAgent) -> None:
+    data = request(peer, ua, "OPTIONS").replace(
+        f"127.0.0.1:{peer.port};branch".encode(), b"10.1.2.3:5060;rport;branch")
+    peer.send(data, ua.local_address)
+    response = await peer.response()  # sent back to the source address, not to 10.1.2.3
+    assert response.require("Via") == (f"SIP/2.0/UDP 10.1.2.3:5060;rport={peer.port};"
+                                       f"branch={response.branch};received=127.0.0.1")

@@ -86,10 +86,11 @@ class Dialog:
         if cseq is None:
             self.state.local_cseq += 1
             cseq = self.state.local_cseq
-        return make_request(method, str(self.state.remote_target),
-                            via_value=self._host.via(new_branch()), from_=str(self.state.local),
-                            to=str(self.state.remote), call_id=self.state.call_id, cseq=cseq,
-                            contact=self._host.contact, body=body, routes=self.state.route_set)
+        uri, routes = request_target(self.state.remote_target, self.state.route_set)
+        return make_request(method, uri, via_value=self._host.via(new_branch()),
+                            from_=str(self.state.local), to=str(self.state.remote),
+                            call_id=self.state.call_id, cseq=cseq, contact=self._host.contact,
+                            body=body, routes=routes)
 
     def end(self, reason: str) -> None:
         if self.terminated.is_set():
@@ -179,6 +180,18 @@ class Dialog:
         if ack is not None and ack.body:
             self.remote_sdp = ack.body
         return None
+
+
+def request_target(target: SipUri, route_set: list[str]) -> tuple[str, list[str]]:
+    """§12.2.1.1: the Request-URI and Route headers of an in-dialog request. A loose router
+    (`;lr`) leaves the target in the Request-URI; a strict (RFC 2543) one takes the
+    Request-URI itself, and the target rides at the end of the Route set."""
+    if not route_set:
+        return str(target), []
+    first = NameAddr.parse(route_set[0]).uri
+    if first.param("lr") is not None:
+        return str(target), list(route_set)
+    return str(first), [*route_set[1:], f"<{target}>"]
 
 
 def glare_backoff(owns_call_id: bool) -> float:

@@ -89,6 +89,11 @@ class Headers:
         key = canonical(name)
         self.items = [(n, v) for n, v in self.items if n != key]
 
+    def replace_first(self, name: str, value: str) -> None:
+        key = canonical(name)
+        index = next(i for i, (n, _) in enumerate(self.items) if n == key)
+        self.items[index] = (key, value)
+
     def prepend(self, name: str, value: str) -> None:
         self.items.insert(0, (canonical(name), value))
 
@@ -160,6 +165,23 @@ def via_param(via: str, name: str) -> str | None:
         if key.strip().lower() == name:
             return value.strip() if value else ""
     return None
+
+
+def stamp_via(via: str, host: str, port: int) -> str:
+    """What a server does to the top Via of a request it received from `host:port`: add
+    `received` when the sent-by host is not where the packet came from (RFC 3261 §18.2.1),
+    and fill an empty `rport` with the source port plus `received` (RFC 3581 §4)."""
+    head, *params = via.split(";")
+    sent_by = head.split()[-1] if head.split() else ""
+    sent_host = sent_by.rsplit("]", 1)[0] + "]" if sent_by.startswith("[") else \
+        sent_by.partition(":")[0]
+    keys = [p.partition("=")[0].strip().lower() for p in params]
+    wants_rport = "rport" in keys and via_param(via, "rport") == ""
+    if "received" in keys or (sent_host.strip("[]") == host and not wants_rport):
+        return via
+    stamped = [f"rport={port}" if key == "rport" and wants_rport else part
+               for key, part in zip(keys, params, strict=True)]
+    return ";".join([head, *stamped, f"received={host}"])
 
 
 def _unfold(head: str) -> list[str]:

@@ -34,6 +34,7 @@ from yotel.sip.message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    stamp_via,
 )
 from yotel.sip.transaction import (
     ClientTransaction,
@@ -243,6 +244,8 @@ class UserAgent:
         self.stats.stray_responses += 1
 
     def _on_request(self, request: SipRequest, source: Address) -> None:
+        top = request.require("Via")
+        request.headers.replace_first("Via", stamp_via(top, *source))
         problem = request_problem(request)
         if request.method == "ACK":
             if problem is not None:  # an ACK gets no response: drop it like unparseable bytes
