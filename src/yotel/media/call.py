@@ -17,12 +17,13 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from yotel.fork.client import AudioFork, ForkConfig, MintToken
 from yotel.media.clock import MediaClock
+from yotel.media.events import CallEnd, CallEvent, outcome_for_status
 from yotel.media.leg import Leg
 from yotel.media.recorder import RecordingResult, StereoRecorder
 from yotel.media.reframe import Reframer
@@ -32,6 +33,8 @@ from yotel.rtp import g711
 from yotel.sip.dialog import InviteFailed
 from yotel.sip.invite import IncomingInvite, OutgoingInvite
 
+__all__ = ["Call", "CallEnd", "CallEvent", "ForkSpec", "PcmSource", "Runtime",
+           "outcome_for_status"]
 log = logging.getLogger(__name__)
 RECORDER_BACKLOG = 10  # caller frames kept for the recorder between ticks (jitter)
 
@@ -51,20 +54,6 @@ class ForkSpec(NamedTuple):
     mint_token: MintToken | None = None
 
 
-@dataclass(frozen=True)
-class CallEvent:
-    kind: str  # ringing | answered | dtmf | hold | unhold | remote_hold | ended | ...
-    call_id: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CallEnd:
-    outcome: str  # PRODUCT.md §5: hangup, caller_hangup, ai_disconnected, no_answer, busy, failed
-    sip_status: int | None = None
-    reason: str = ""
-
-
 @dataclass
 class Runtime:
     """What a call borrows from its engine."""
@@ -74,15 +63,6 @@ class Runtime:
     recordings_dir: Path
     forget: Callable[[Call], None]
     spawn: Callable[[Coroutine[Any, Any, Any]], None]  # engine-owned: outlives the call's scope
-
-
-def outcome_for_status(status: int) -> str:
-    """PRODUCT.md §8: 486 busy (600 busy everywhere too); 408/480/487 no answer; else failed."""
-    if status in (486, 600):
-        return "busy"
-    if status in (408, 480, 487):
-        return "no_answer"
-    return "failed"
 
 
 class Call:
