@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from yotel.sip.address import NameAddr, SipUri
 from yotel.sip.digest import Challenge, verify
-from yotel.sip.message import SipRequest, parse_message
+from yotel.sip.message import SipRequest, parse_message, stamp_via
 from yotel.sip.sdp import PCMA, PCMU, SdpError, SessionDescription, answer
 
 from .test_message import SIPP_200, SIPP_INVITE, TORTUOUS
@@ -59,6 +59,8 @@ def _parse_or_value_error(data: bytes) -> None:
     # What the user agent reads from any message it routes must not raise anything but
     # ValueError either.
     _ = message.branch, message.cseq, message.call_id
+    assert "received=192.0.2.1" in stamp_via(message.require("Via"), "192.0.2.1", 5060) or \
+        "received=" in message.require("Via")
     for name in ("From", "To", "Contact"):
         value = message.headers.get(name)
         if value is not None:
