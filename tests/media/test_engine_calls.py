@@ -138,3 +138,20 @@ async def test_failing_inbound_handler_gets_500_and_frees_the_call(engine: Media
     else:
         raise AssertionError("the INVITE should have failed")
     assert not engine.calls and engine.ports.in_use == 0
+
+
+async def test_hangup_while_ringing_cancels(engine: MediaEngine, phone: Phone) -> None:
+    phone.answer_mode = "ring"
+    events: list[str] = []
+    call = await engine.originate(phone.uri)
+    call.subscribe(lambda event: events.append(event.kind))
+    async with asyncio.timeout(5):
+        while call.state != "ringing":
+            await asyncio.sleep(0.01)
+    await call.hangup()
+    assert (await call.wait_ended(5)).outcome == "hangup"
+    assert events == ["ringing", "ended"]
+    async with asyncio.timeout(5):
+        while engine._tasks:  # the CANCEL transaction completes (487 from the phone)
+            await asyncio.sleep(0.02)
+    assert engine.ports.in_use == 0

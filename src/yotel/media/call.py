@@ -386,9 +386,13 @@ class Call:
             self.leg.on_ended = None
             self._rt.spawn(self.leg.hangup())
         elif self.outgoing is not None:
-            await self.outgoing.cancel()
+            self._rt.spawn(_cancel(self.outgoing))
         elif self.incoming is not None:
-            await self.incoming.reject(480)
+            if self.incoming.dialog is not None:  # our 200 is out, the ACK not yet in
+                self.leg.on_ended = None
+                self._rt.spawn(self.incoming.dialog.bye())
+            else:
+                await self.incoming.reject(480)
         await self._finish(outcome, None, reason)
 
     # -- the end ---------------------------------------------------------------------------------
@@ -418,3 +422,13 @@ class Call:
         if not self.ended.done():
             self.ended.set_result(self.end)
         self._emit("ended", outcome=outcome, sip_status=status, reason=reason)
+
+
+async def _cancel(outgoing: OutgoingInvite) -> None:
+    """CANCEL (RFC 3261 §9.1); if a 200 crossed it, the call exists after all: BYE it."""
+    await outgoing.cancel()
+    try:
+        dialog = await outgoing.wait_answer(timeout=32.0)  # 64*T1: the INVITE's lifetime
+    except InviteFailed:
+        return
+    await dialog.bye()

@@ -138,6 +138,7 @@ class MediaEngine:
         except Exception:
             await call.hangup("failed", reason="INVITE could not be sent")
             raise
+        call.outgoing = outgoing
         call.scope.spawn(call.run_outbound(outgoing, answer_timeout_s
                                            or self.config.answer_timeout_s), name="invite")
         return call
@@ -211,7 +212,11 @@ class MediaEngine:
             await asyncio.wait(waits, timeout=self.config.drain_timeout_s)
         for call in list(self.calls.values()):
             await call.hangup("hangup", reason="node shutting down", fork_close_code=1001)
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
+        if self._tasks:  # BYEs and CANCELs in flight: a short grace, then give up on them
+            _, late = await asyncio.wait(list(self._tasks), timeout=5.0)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         await self.clock.stop()
         await self.ua.close()
