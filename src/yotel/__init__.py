@@ -2,7 +2,6 @@
 (`yotel serve`) lives behind the `server` extra and is never imported from here."""
 
 from yotel.client import (
-    NOT_GIVEN,
     APIConnectionError,
     AsyncYotel,
     AudioConfig,
@@ -25,8 +24,8 @@ from yotel.client import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "NOT_GIVEN", "APIConnectionError", "AsyncYotel", "AudioConfig", "AuthenticationError",
-    "ConflictError", "NoVoiceAgentConfigured", "NotFoundError", "Page", "PermissionDenied",
-    "RateLimitedError", "RetryPolicy", "ServerError", "Tenant", "ValidationError", "VoiceAgent",
-    "Yotel", "YotelError", "__version__",
+    "APIConnectionError", "AsyncYotel", "AudioConfig", "AuthenticationError", "ConflictError",
+    "NoVoiceAgentConfigured", "NotFoundError", "Page", "PermissionDenied", "RateLimitedError",
+    "RetryPolicy", "ServerError", "Tenant", "ValidationError", "VoiceAgent", "Yotel",
+    "YotelError", "__version__",
 ]

@@ -11,7 +11,9 @@ import pytest
 
 from yotel import (
     AsyncYotel,
+    AudioConfig,
     AuthenticationError,
+    ConflictError,
     NotFoundError,
     PermissionDenied,
     ValidationError,
@@ -36,8 +38,14 @@ async def test_async_voice_agent_crud_round_trip(api_url: str,
         assert fetched.id == agent.id and fetched.subprotocol == "audio.jambonz.org"
         updated = await client.voice_agents.update(agent.id, name="renamed", auth_token=None)
         assert updated.name == "renamed" and not updated.has_auth_token
+        updated = await client.voice_agents.update(agent.id, audio=AudioConfig(encoding="pcmu"))
+        assert updated.audio.encoding == "pcmu" and updated.name == "renamed"
         tenant = await client.tenant.update(default_voice_agent_id=agent.id)
         assert tenant.default_voice_agent_id == agent.id
+        assert (await client.tenant.get()).default_voice_agent_id == agent.id
+        with pytest.raises(ConflictError) as busy:  # the tenant default may not vanish
+            await client.voice_agents.delete(agent.id)
+        assert busy.value.status == 409 and busy.value.request_id
         await client.tenant.update(default_voice_agent_id=None)
         await client.voice_agents.delete(agent.id)
         with pytest.raises(NotFoundError):
@@ -67,7 +75,8 @@ async def test_sync_client_round_trip_and_errors(api_url: str,
             assert [a.id for a in client.voice_agents.iter()] == [agent.id]
             with pytest.raises(ValidationError) as bad:
                 client.voice_agents.create(name="x", ws_url="ws://insecure.example.com")
-            assert bad.value.status == 400 and bad.value.request_id
+            assert bad.value.status == 400 and bad.value.request_id.startswith("req_")
+            assert bad.value.type == "validation_error" and bad.value.details
         with Yotel(reader.key, api_url) as client:
             assert client.voice_agents.get(agent.id).name == "sync"
             with pytest.raises(PermissionDenied):

@@ -1,4 +1,8 @@
-"""The Yotel client SDK. Light on purpose: httpx and pydantic only, nothing server-side."""
+"""The Yotel client SDK. Light on purpose: httpx and pydantic only, nothing server-side.
+
+Room is kept for the later client modules: `yotel.client.webhooks` (Standard Webhooks signature
+verification) and `yotel.client.voice_ai` (the voice-AI toolkit for the audio-fork protocol).
+"""
 
 from yotel.client.client import AsyncYotel, Yotel
 from yotel.client.errors import (
@@ -13,13 +17,12 @@ from yotel.client.errors import (
     ValidationError,
     YotelError,
 )
-from yotel.client.fields import NOT_GIVEN
 from yotel.client.models import AudioConfig, Page, Tenant, VoiceAgent
 from yotel.client.retry import RetryPolicy
 
 __all__ = [
-    "NOT_GIVEN", "APIConnectionError", "AsyncYotel", "AudioConfig", "AuthenticationError",
-    "ConflictError", "NoVoiceAgentConfigured", "NotFoundError", "Page", "PermissionDenied",
-    "RateLimitedError", "RetryPolicy", "ServerError", "Tenant", "ValidationError", "VoiceAgent",
-    "Yotel", "YotelError",
+    "APIConnectionError", "AsyncYotel", "AudioConfig", "AuthenticationError", "ConflictError",
+    "NoVoiceAgentConfigured", "NotFoundError", "Page", "PermissionDenied", "RateLimitedError",
+    "RetryPolicy", "ServerError", "Tenant", "ValidationError", "VoiceAgent", "Yotel",
+    "YotelError",
 ]

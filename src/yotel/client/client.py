@@ -7,29 +7,37 @@ from types import TracebackType
 import httpx
 
 from yotel.client.http import DEFAULT_TIMEOUT_S, AsyncHttp, ClientConfig, SyncHttp
-from yotel.client.resources import (
-    AsyncTenantResource,
-    AsyncVoiceAgents,
-    TenantResource,
-    VoiceAgents,
-)
+from yotel.client.retry import DEFAULT_MAX_RETRIES, RetryPolicy
+from yotel.client.tenant import AsyncTenantResource, TenantResource
+from yotel.client.voice_agents import AsyncVoiceAgents, VoiceAgents
+
+
+def _config(api_key: str | None, base_url: str | None, timeout: float, max_retries: int,
+            retry: RetryPolicy | None) -> ClientConfig:
+    return ClientConfig.build(api_key, base_url, timeout,
+                              retry or RetryPolicy(max_retries=max_retries))
 
 
 class Yotel:
     """Synchronous client. `api_key` defaults to `YOTEL_API_KEY`, `base_url` to
-    `YOTEL_BASE_URL`, else `http://127.0.0.1:8080`."""
+    `YOTEL_BASE_URL`, else `http://127.0.0.1:8080`. `retry` replaces the whole retry policy
+    (`max_retries` only sets its count); `transport` is for tests (`httpx.MockTransport`)."""
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 retry: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self._http = SyncHttp(ClientConfig.build(api_key, base_url, timeout, max_retries),
-                              transport)
+        self._http = SyncHttp(_config(api_key, base_url, timeout, max_retries, retry), transport)
         self.voice_agents = VoiceAgents(self._http)
         self.tenant = TenantResource(self._http)
 
     @property
     def base_url(self) -> str:
         return self._http.config.base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._http.config.retry
 
     def close(self) -> None:
         self._http.close()
@@ -46,9 +54,10 @@ class AsyncYotel:
     """Asynchronous client; the same resources, every method awaitable."""
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 retry: RetryPolicy | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = AsyncHttp(ClientConfig.build(api_key, base_url, timeout, max_retries),
+        self._http = AsyncHttp(_config(api_key, base_url, timeout, max_retries, retry),
                                transport)
         self.voice_agents = AsyncVoiceAgents(self._http)
         self.tenant = AsyncTenantResource(self._http)
@@ -56,6 +65,10 @@ class AsyncYotel:
     @property
     def base_url(self) -> str:
         return self._http.config.base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._http.config.retry
 
     async def close(self) -> None:
         await self._http.close()

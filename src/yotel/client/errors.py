@@ -4,6 +4,8 @@ HTTP status when the body is not an envelope (a proxy's 502, say)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -72,34 +74,64 @@ _BY_STATUS: dict[int, type[YotelError]] = {
     409: ConflictError, 422: ValidationError, 424: NoVoiceAgentConfigured, 429: RateLimitedError,
 }
 
+# PRODUCT.md §3: the envelope's `type`, which wins over the status when the server sent one.
+_BY_TYPE: dict[str, type[YotelError]] = {
+    "validation_error": ValidationError, "unprocessable": ValidationError,
+    "authentication_error": AuthenticationError, "permission_denied": PermissionDenied,
+    "not_found": NotFoundError, "conflict": ConflictError,
+    "no_voice_agent_configured": NoVoiceAgentConfigured,
+    "subprotocol_mismatch": NoVoiceAgentConfigured,
+    "rate_limited": RateLimitedError, "max_concurrent": RateLimitedError,
+    "server_error": ServerError,
+}
 
-def error_class(status: int) -> type[YotelError]:
+
+def error_class(status: int, type_: str | None = None) -> type[YotelError]:
+    if type_ in _BY_TYPE:
+        return _BY_TYPE[type_]
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, YotelError)
 
 
 def error_from_response(status: int, body: Any, headers: dict[str, str]) -> YotelError:
-    """Build the right error for a non-2xx response."""
+    """Build the right error for a non-2xx response. `headers` keys are lower-case."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         error = {}
-    message = str(error.get("message") or f"HTTP {status}")
+    type_ = error.get("type") if isinstance(error.get("type"), str) else None
+    details = error.get("details")
     kw: dict[str, Any] = {
-        "status": status, "type": error.get("type"), "request_id":
-        error.get("request_id") or headers.get("x-request-id"), "details": error.get("details"),
+        "status": status, "type": type_,
+        "request_id": error.get("request_id") or headers.get("x-request-id"),
+        "details": details if isinstance(details, list) else [] if details is None else [details],
         "body": body,
     }
-    cls = error_class(status)
+    message = str(error.get("message") or f"HTTP {status}")
+    cls = error_class(status, type_)
     if cls is RateLimitedError:
         return RateLimitedError(message, retry_after_s=_retry_after(body, headers), **kw)
     return cls(message, **kw)
 
 
 def _retry_after(body: Any, headers: dict[str, str]) -> float | None:
-    if isinstance(body, dict) and isinstance(body.get("retry_after_s"), int | float):
-        return float(body["retry_after_s"])
-    try:
-        return float(headers["retry-after"])
-    except (KeyError, ValueError):
+    value = body.get("retry_after_s") if isinstance(body, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return parse_retry_after(headers.get("retry-after"), datetime.now(UTC))
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """RFC 9110 §10.2.3: `Retry-After` is delay-seconds or an HTTP-date."""
+    if not value:
         return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 §5.6.7: HTTP-dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
