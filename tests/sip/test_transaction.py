@@ -306,3 +306,13 @@ def test_non_2xx_ack_strips_body_and_credentials() -> None:
     assert ack.headers.get("Authorization") is None and ack.headers.get("Content-Type") is None
     assert ack.headers.get_all("Route") == ["<sip:proxy;lr>"]  # §17.1.1.3 keeps the route
     assert ack.body == b"" and b"Content-Length: 0" in bytes(ack)
+
+
+def test_transport_error_is_a_timeout_for_a_pending_request() -> None:
+    client = Client()
+    client.tx.transport_error()
+    assert client.timeouts == 1 and client.terminated and client.clock.pending == 0
+    done = Client("BYE")
+    done.tx.receive(response(200, "BYE"))
+    done.tx.transport_error()  # already answered: just ends
+    assert done.timeouts == 0 and done.terminated

@@ -316,3 +316,18 @@ async def test_responses_tell_a_natted_peer_where_it_is(peer: RawPeer, ua: UserA
     response = await peer.response()  # sent back to the source address, not to 10.1.2.3
     assert response.require("Via") == (f"SIP/2.0/UDP 10.1.2.3:5060;rport={peer.port};"
                                        f"branch={response.branch};received=127.0.0.1")
+
+
+async def test_closing_the_ua_releases_every_waiter(peer: RawPeer) -> None:
+    ua = UserAgent("127.0.0.1", 0, timers=FAST)
+    await ua.start()
+    dialog, _ = await established_as_callee(peer, ua)
+    ringing = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                              sdp=OFFER)
+    invite = await peer.request("INVITE")
+    peer.send(reply(invite, 180), ua.local_address)
+    await asyncio.sleep(0.05)
+    await ua.close()
+    assert dialog.terminated.is_set() and dialog.end_reason == "ua_closed"
+    with pytest.raises(InviteFailed):
+        await asyncio.wait_for(ringing.wait_answer(), 1)

@@ -115,6 +115,14 @@ class ClientTransaction(_Base):
             self.terminate()
             self._on_timeout()
 
+    def transport_error(self) -> None:
+        """§17.1.4: the transport failed (or closed) under a pending request: the TU hears it
+        as a timeout; a transaction that already has its final response just ends."""
+        pending = self.state in (State.CALLING, State.TRYING, State.PROCEEDING)
+        self.terminate()
+        if pending:
+            self._on_timeout()
+
     def receive(self, response: SipResponse) -> None:
         if self.state is State.TERMINATED:
             return

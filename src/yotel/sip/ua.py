@@ -81,8 +81,13 @@ class UserAgent:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
-        for transaction in [*self._clients.values(), *self._servers.values()]:
-            transaction.terminate()
+        # Whoever waits on a request or a dialog hears about it rather than hanging on.
+        for client in list(self._clients.values()):
+            client.transport_error()
+        for server in list(self._servers.values()):
+            server.terminate()
+        for dialog in list(self._dialogs.values()):
+            dialog.end("ua_closed")
         self._transport.close()
 
     async def __aenter__(self) -> UserAgent:
