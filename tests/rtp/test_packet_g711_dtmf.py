@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from yotel.rtp import g711
 from yotel.rtp.dtmf import DtmfEvent, DtmfReceiver, dtmf_train
-from yotel.rtp.packet import RtpError, RtpPacket, is_rtcp, read_header
+from yotel.rtp.packet import RtpError, RtpPacket, read_header
+from yotel.rtp.rtcp import is_rtcp
 
 # A PCMU packet as sent by a phone: V=2, M=1, PT=0, seq 0x1234, ts 0x00000A00, SSRC 0xDEADBEEF.
 CAPTURED = bytes.fromhex("8080123400000a00deadbeef") + b"\xff" * 160
@@ -99,3 +100,71 @@ def test_train_and_receiver_report_each_press_once() -> None:
     start = dtmf_train("1", 100)[0][0]
     assert receiver.feed(5000, start) == []
     assert receiver.feed(9000, dtmf_train("2", 60)[0][0]) == [("1", 20)]
+
+
+def test_receiver_handles_missing_start_duplicates_and_stragglers() -> None:
+    receiver = DtmfReceiver()
+    train = dtmf_train("#", 120)
+    # the marker packet and the next update are lost; the rest arrive, ends repeated
+    digits = [d for payload, _ in train[2:] for d in receiver.feed(800, payload)]
+    assert digits == [("#", 120)]
+    # a late update of the reported press is not a new press
+    assert receiver.feed(800, train[1][0]) == []
+    # nor is a straggler from an even older press
+    assert receiver.feed(640, train[0][0]) == []
+
+
+def test_receiver_times_out_a_press_whose_end_was_lost() -> None:
+    receiver = DtmfReceiver(end_timeout_s=0.3)
+    for i, (payload, _) in enumerate(dtmf_train("4", 200)[:5]):
+        assert receiver.feed(3200, payload, now=10.0 + i * 0.02) == []
+    assert receiver.pending
+    assert receiver.poll(10.2) == []
+    assert receiver.poll(10.5) == [("4", 100)]
+    assert not receiver.pending
+    assert receiver.feed(3200, dtmf_train("4", 200)[-1][0], now=10.6) == []
+
+
+def test_receiver_keeps_the_longest_duration_when_updates_reorder() -> None:
+    receiver = DtmfReceiver()
+    train = dtmf_train("3", 100)
+    receiver.feed(7, train[3][0])
+    receiver.feed(7, train[1][0])  # an older, shorter update arrives late
+    assert receiver.poll(100.0) == [("3", 80)]
+
+
+def test_receiver_ignores_non_digit_events_and_wraps_timestamps() -> None:
+    receiver = DtmfReceiver()
+    flash = bytes(DtmfEvent(16, True, 10, 800))  # §3.2 event 16 (flash) is not a key
+    assert receiver.feed(0xFFFFFF00, flash) == []
+    assert receiver.feed(0x00000010, dtmf_train("0", 40)[-1][0]) == [("0", 40)]
+    with pytest.raises(ValueError):
+        receiver.feed(0x20, b"\x01")
+
+
+@pytest.mark.parametrize("digit", ["", "12", "E", "x"])
+def test_train_refuses_bad_digits(digit: str) -> None:
+    with pytest.raises(ValueError):
+        dtmf_train(digit, 100)
+
+
+def test_train_durations_grow_and_end_three_times() -> None:
+    events = [DtmfEvent.parse(p) for p, _ in dtmf_train("b", 100)]
+    assert [e.duration for e in events] == [160, 320, 480, 640, 800, 800, 800]
+    assert [e.end for e in events] == [False] * 4 + [True] * 3
+    assert {e.digit for e in events} == {"B"}
+    single = dtmf_train("1", 10)
+    assert [m for _, m in single] == [True, False, False]
+
+
+def test_pcm_round_trip_stays_within_quantisation() -> None:
+    pcm = np.linspace(-32768, 32767, 4000).astype("<i2")
+    for law in ("pcmu", "pcma"):
+        back = np.frombuffer(g711.decode(g711.encode(pcm.tobytes(), law), law), "<i2")
+        error = np.abs(back.astype(int) - pcm.astype(int))
+        assert (error <= np.maximum(np.abs(pcm.astype(int)) // 16, 16) + 1).all(), law
+    codes = bytes(range(256))
+    assert g711.encode(g711.decode(codes, "pcma"), "pcma") == codes
+    # μ-law has two zeros (0x7F is -0, 0xFF is +0); every other code survives the round trip
+    expected = codes.replace(b"\x7f", b"\xff")
+    assert g711.encode(g711.decode(codes, "pcmu"), "pcmu") == expected

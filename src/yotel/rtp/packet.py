@@ -10,7 +10,6 @@ import struct
 from dataclasses import dataclass
 
 HEADER = struct.Struct("!BBHII")
-RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §6)
 
 
 class RtpError(ValueError):
@@ -74,11 +73,11 @@ class RtpPacket:
 
 def read_header(data: bytes) -> tuple[int, int, int, int, bool, int] | None:
     """(payload_type, sequence, timestamp, ssrc, marker, payload_offset) or None if the
-    datagram is not plain RTP we carry. RTCP (PT 200-204 in the second byte) is None too."""
+    datagram is not plain RTP we carry. RTCP (second byte 192-223, RFC 5761 §4) is None too."""
     if len(data) < 12:
         return None
     b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
-    if b0 >> 6 != 2 or 200 <= b1 <= 204 or b0 & 0x20:
+    if b0 >> 6 != 2 or 192 <= b1 <= 223 or b0 & 0x20:
         return None  # padded packets take the full parser
     offset = 12 + 4 * (b0 & 0x0F)
     if b0 & 0x10:
@@ -89,7 +88,3 @@ def read_header(data: bytes) -> tuple[int, int, int, int, bool, int] | None:
         return None
     return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), offset
 
-
-def is_rtcp(data: bytes) -> bool:
-    """RTCP multiplexed on the RTP port (RFC 5761 §4): version 2 and PT 200-204."""
-    return len(data) >= 8 and data[0] >> 6 == 2 and data[1] in RTCP_TYPES

@@ -1,9 +1,13 @@
 """One leg's RTP socket: send 20 ms G.711 frames and RFC 4733 digits, receive the peer's.
 
 The receive path is the media hot path (50 packets/s per call): `datagram_received` reads the
-fixed header with one `struct` call, filters by payload type, and hands the payload on without
-building objects. Symmetric RTP (RFC 4961): we send to where the peer's packets come from,
-which is what reaches a phone behind NAT whatever its SDP says.
+fixed header with one `struct` call, classifies the sequence number, filters by payload type and
+hands the payload on without building objects. Anything that does not parse is counted and
+dropped; the socket never dies on bad input.
+
+Symmetric RTP (RFC 4961): we send to where the peer's packets come from, which is what reaches
+a phone behind NAT whatever its SDP says. The first valid packet latches the address; later
+in-order packets of the same stream may move it (a NAT rebinding); a new SSRC re-latches.
 """
 
 from __future__ import annotations
@@ -13,65 +17,74 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import cast
 
-from yotel.rtp.dtmf import DtmfReceiver, dtmf_train
-from yotel.rtp.packet import HEADER, is_rtcp, read_header
+from yotel.rtp.dtmf import STEP_MS, DtmfReceiver, dtmf_train
+from yotel.rtp.packet import HEADER, read_header
 from yotel.rtp.ports import RtpPortPool
+from yotel.rtp.rtcp import RtcpError, is_rtcp, parse_compound
+from yotel.rtp.stats import DUPLICATE, IN_ORDER, STALE, RtpStats, SequenceTracker
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 AudioCallback = Callable[[bytes, int, int], None]  # payload, rtp timestamp, sequence
 DtmfCallback = Callable[[str, int], None]  # digit, duration_ms
 SAMPLES_PER_FRAME = 160
-
-
-@dataclass
-class RtpStats:
-    packets_sent: int = 0
-    packets_received: int = 0
-    bytes_received: int = 0
-    packets_lost: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    rtcp: int = 0
-    unexpected_pt: int = 0
+_UNPACK = HEADER.unpack_from
+_PACK = HEADER.pack
+_SILENT_REMOTE = "0.0.0.0"  # RFC 3264 §8.4 (RFC 2543 style hold): do not send
 
 
 class _Rtcp(asyncio.DatagramProtocol):
-    """RTCP on port+1: counted, not interpreted (we do not need its reports)."""
+    """RTCP on port+1: validated and counted, not acted on."""
 
     def __init__(self, stats: RtpStats) -> None:
         self.stats = stats
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.stats.rtcp += 1
+        _count_rtcp(self.stats, data)
+
+
+def _count_rtcp(stats: RtpStats, data: bytes) -> None:
+    try:
+        parse_compound(data)
+    except RtcpError:
+        stats.malformed += 1
+    else:
+        stats.rtcp += 1
 
 
 class RtpSession(asyncio.DatagramProtocol):
+    """Use `await RtpSession.open(host, pool)`; then `configure(...)` from the SDP exchange."""
+
     def __init__(self, host: str, port: int, pool: RtpPortPool | None) -> None:
         self.host, self.local_port, self._pool = host, port, pool
         self.stats = RtpStats()
         self.payload_type = 0
         self.dtmf_pt: int | None = None
-        self.remote: Address | None = None
+        self.remote: Address | None = None  # where we send: the SDP's, then the latched one
         self.on_audio: AudioCallback | None = None
         self.on_dtmf: DtmfCallback | None = None
+        self._sdp_remote: Address | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
+        # RFC 3550 §5.1: random initial sequence number and timestamp, random SSRC (§8.1).
         self._seq = random.randrange(1 << 16)
         self._ts = random.randrange(1 << 32)
         self._ssrc = random.randrange(1, 1 << 32)
         self._marker = True
-        self._latched_ssrc: int | None = None
-        self._expected_seq: int | None = None
+        self._peer_ssrc = -1
+        self._tracker = SequenceTracker(self.stats)
         self._dtmf = DtmfReceiver()
         self._dtmf_sending = False
+        self._dtmf_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, host: str, pool: RtpPortPool, *, attempts: int = 20) -> RtpSession:
-        """Bind the next free pool port (skipping ports the OS refuses) and its RTCP twin."""
+        """Bind the next free pool port (skipping ports the OS refuses) and its RTCP twin.
+
+        Raises `PortsExhausted` when the pool is empty, OSError when `attempts` ports failed.
+        """
         loop = asyncio.get_running_loop()
         for _ in range(attempts):
             port = pool.allocate()
@@ -79,15 +92,17 @@ class RtpSession(asyncio.DatagramProtocol):
             try:
                 await loop.create_datagram_endpoint(lambda s=session: s,  # type: ignore[misc]
                                                     local_addr=(host, port))
-            except OSError:
-                continue  # taken by another process: leave it out of the pool
+            except OSError as exc:
+                log.warning("RTP port %s:%d refused (%s); trying another", host, port, exc)
+                pool.release(port)  # back of the queue: tried again only after all others
+                continue
             await session._open_rtcp()
             return session
-        raise OSError("could not bind an RTP port")
+        raise OSError(f"could not bind an RTP port on {host} after {attempts} attempts")
 
     async def _open_rtcp(self) -> None:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # RTCP is optional to us; its port may be taken
             self._rtcp, _ = await loop.create_datagram_endpoint(
                 lambda: _Rtcp(self.stats), local_addr=(self.host, self.local_port + 1))
 
@@ -95,94 +110,154 @@ class RtpSession(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that is gone: not fatal, the call decides.
         log.debug("rtp socket error on %s: %s", self.local_port, exc)
 
+    @property
+    def closed(self) -> bool:
+        return self._transport is None
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
+
+    # -- negotiation --------------------------------------------------------------------------
     def configure(self, *, payload_type: int, dtmf_pt: int | None,
                   remote: Address | None) -> None:
         """Apply a negotiation (initial answer or a re-INVITE that moved the media)."""
         self.payload_type, self.dtmf_pt = payload_type, dtmf_pt
-        if remote is not None and remote[0] != "0.0.0.0":
-            self.remote = remote
+        if remote is not None:
+            self.set_remote(remote)
 
-    # -- receive ---------------------------------------------------------------------------
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        header = read_header(data)
-        if header is None:
-            if is_rtcp(data):
-                self.stats.rtcp += 1
-            else:
-                self.stats.malformed += 1
+    def set_remote(self, remote: Address) -> None:
+        """The peer's address from its SDP. A re-offer repeating the same address keeps the
+        latched one (a NAT'd phone's hold/resume must not break its audio); a new address
+        replaces it until the peer's packets latch again."""
+        if remote == self._sdp_remote:
             return
-        pt, seq, ts, ssrc, _marker, offset = header
+        self._sdp_remote = remote
+        self.remote = None if remote[0] == _SILENT_REMOTE else remote
+        self._peer_ssrc = -1
+
+    # -- receive ------------------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= 12 and data[0] == 0x80:  # V=2, no padding/extension/CSRC: the norm
+            _b0, b1, seq, ts, ssrc = _UNPACK(data)
+            offset = 12
+        else:
+            header = read_header(data)
+            if header is None:
+                self._not_rtp(data)
+                return
+            b1, seq, ts, ssrc, offset = header[0], header[1], header[2], header[3], header[5]
+        pt = b1 & 0x7F
         if pt == self.payload_type:
-            self._count(seq, len(data))
-            self._latch(ssrc, addr)
-            if self.on_audio is not None:
+            if self._accept(seq, ssrc, len(data), addr) and self.on_audio is not None:
                 self.on_audio(data[offset:], ts, seq)
-        elif pt == self.dtmf_pt and self.dtmf_pt is not None:
-            self._count(seq, len(data))
-            self._on_dtmf_packet(ts, data[offset:])
+            if self._dtmf.pending:
+                self._report_digits(self._dtmf.poll(asyncio.get_running_loop().time()))
+        elif pt == self.dtmf_pt:
+            if self._accept(seq, ssrc, len(data), addr):
+                self._on_dtmf_packet(ts, data[offset:])
+        elif 192 <= b1 <= 223:  # RTCP muxed on this port (RFC 5761 §4)
+            _count_rtcp(self.stats, data)
         else:
             self.stats.unexpected_pt += 1
 
-    def _count(self, seq: int, size: int) -> None:
+    def _not_rtp(self, data: bytes) -> None:
+        if is_rtcp(data):
+            _count_rtcp(self.stats, data)
+        else:
+            self.stats.malformed += 1
+
+    def _accept(self, seq: int, ssrc: int, size: int, addr: tuple[str, int]) -> bool:
+        """Count the packet and latch its source; False for a duplicate or a stale packet."""
+        if ssrc != self._peer_ssrc:
+            if self._peer_ssrc != -1:
+                self.stats.restarts += 1
+            self._peer_ssrc = ssrc
+            self._tracker.reset()
+            self.remote = addr
+        verdict = self._tracker.update(seq)
+        if verdict in (DUPLICATE, STALE):
+            return False
         stats = self.stats
         stats.packets_received += 1
         stats.bytes_received += size
-        expected = self._expected_seq
-        if expected is not None:
-            gap = (seq - expected) & 0xFFFF
-            if gap >= 0x8000:  # behind us: a duplicate or a late packet
-                stats.duplicates += 1
-                return
-            stats.packets_lost += gap
-        self._expected_seq = (seq + 1) & 0xFFFF
-
-    def _latch(self, ssrc: int, addr: tuple[str, int]) -> None:
-        if ssrc != self._latched_ssrc:
-            self._latched_ssrc = ssrc
-            self.remote = (addr[0], addr[1])
+        if verdict == IN_ORDER and addr != self.remote:
+            self.remote = addr  # the same stream from a new source: the NAT rebound
+        return True
 
     def _on_dtmf_packet(self, timestamp: int, payload: bytes) -> None:
         try:
-            digits = self._dtmf.feed(timestamp, payload)
+            digits = self._dtmf.feed(timestamp, payload, asyncio.get_running_loop().time())
         except ValueError:
             self.stats.malformed += 1
             return
-        if self.on_dtmf is not None:
-            for digit, duration in digits:
+        self._report_digits(digits)
+
+    def _report_digits(self, digits: list[tuple[str, int]]) -> None:
+        for digit, duration in digits:
+            self.stats.dtmf_digits_received += 1
+            if self.on_dtmf is not None:
                 self.on_dtmf(digit, duration)
 
-    # -- send ------------------------------------------------------------------------------
+    # -- send ---------------------------------------------------------------------------------
     def send_frame(self, payload: bytes) -> None:
-        """One 20 ms frame of audio; the clock advances even while a digit is sent."""
-        self._ts = (self._ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+        """One frame of G.711 (160 bytes = 20 ms). The timestamp advances by its samples even
+        while a digit is being sent (the frame is then dropped), so the clock stays true."""
+        ts = self._ts
+        self._ts = (ts + len(payload)) & 0xFFFFFFFF  # G.711: one byte per sample
         if self._dtmf_sending:
             return
-        self._send(self.payload_type, self._ts, payload, self._marker)
+        self._send(self.payload_type, ts, payload, self._marker)
         self._marker = False
 
+    def new_talkspurt(self) -> None:
+        """Mark the next audio packet (RFC 3551 §4.1: first packet after silence)."""
+        self._marker = True
+
     def _send(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
-        if self.remote is None or self._transport is None or self._transport.is_closing():
+        transport, remote = self._transport, self.remote
+        if remote is None or transport is None:
             return
-        self._seq = (self._seq + 1) & 0xFFFF
-        header = HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts, self._ssrc)
-        self._transport.sendto(header + payload, self.remote)
-        self.stats.packets_sent += 1
+        self._seq = seq = (self._seq + 1) & 0xFFFF
+        packet = _PACK(0x80, (pt | 0x80) if marker else pt, seq, ts, self._ssrc) + payload
+        transport.sendto(packet, remote)
+        stats = self.stats
+        stats.packets_sent += 1
+        stats.bytes_sent += len(packet)
 
     async def send_dtmf(self, digit: str, duration_ms: int = 200) -> None:
-        """RFC 4733 §2.5.1: one timestamp for the press, paced every 20 ms."""
+        """Send one key press (RFC 4733 §2.5.1) with the negotiated telephone-event PT.
+
+        Audio frames are withheld while it plays; the packets go out every 20 ms against the
+        loop clock (no drift from sleep overshoot). Presses are sent one after another.
+        """
         if self.dtmf_pt is None:
             raise ValueError("the peer did not negotiate telephone-event")
-        self._dtmf_sending = True
-        start = (self._ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
-        try:
-            for payload, marker in dtmf_train(digit, duration_ms):
-                self._send(self.dtmf_pt, start, payload, marker)
-                await asyncio.sleep(0.02)
-        finally:
-            self._dtmf_sending = False
-            self._marker = True  # a new talkspurt follows
+        train = dtmf_train(digit, duration_ms)  # ValueError for a bad digit, before any send
+        loop = asyncio.get_running_loop()
+        async with self._dtmf_lock:
+            self._dtmf_sending = True
+            start, began = self._ts, loop.time()
+            try:
+                for index, (payload, marker) in enumerate(train):
+                    self._send(self.dtmf_pt, start, payload, marker)
+                    await asyncio.sleep(max(0.0, began + (index + 1) * STEP_MS / 1000
+                                            - loop.time()))
+            finally:
+                self._dtmf_sending = False
+                self._marker = True  # audio after the event is a new talkspurt
+                self._resync_clock(start, loop.time() - began)
+            self.stats.dtmf_digits_sent += 1
+
+    def _resync_clock(self, start: int, elapsed_s: float) -> None:
+        # Nobody may have called send_frame during the press (a leg with no audio source):
+        # the timestamp must still cover the time the event took.
+        at_least = (start + int(elapsed_s * 8000)) & 0xFFFFFFFF
+        if (at_least - self._ts) & 0xFFFFFFFF < 0x80000000:
+            self._ts = at_least
 
     def close(self) -> None:
         for transport in (self._transport, self._rtcp):
