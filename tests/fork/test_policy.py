@@ -258,3 +258,21 @@ async def test_the_caller_hears_silence_while_the_ai_is_redialled() -> None:
                 await asyncio.sleep(0.005)
         assert fork.tick(loop.time()) is None and fork.playout.queued_ms == 0
         await fork.close()
+
+
+async def test_overflow_warnings_are_coalesced_not_one_per_message() -> None:
+    async with FakeVoiceAI(mode="silent") as ai:
+        fork = AudioFork(config(ai.url, warning_interval_s=0.2), META)
+        await fork.connect()
+        session = await ai.next_session()
+        await session.send_audio(b"\x01" * (60 * 8000 + 800))  # 100 ms over the cap
+        for _ in range(20):
+            await session.send_audio(b"\x02" * 160)  # 20 x 20 ms more, all over the cap
+        first = (await session.wait_for_text("warning"))[0]
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.25)
+        fork.tick(loop.time())  # the clock flushes what the interval held back
+        warnings = await session.wait_for_text("warning", 2)
+        await fork.close()
+    assert first == {"type": "warning", "code": "playout_overflow", "dropped_ms": 100}
+    assert len(warnings) == 2 and warnings[1]["dropped_ms"] == 400

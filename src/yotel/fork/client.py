@@ -84,6 +84,8 @@ class AudioFork:
         self._wakeup = asyncio.Event()
         self._arrivals: deque[tuple[int, float]] = deque()  # (stream byte offset, receive time)
         self._drained: asyncio.Future[None] | None = None
+        self._overflow_bytes = 0  # AI audio over the cap not yet reported
+        self._overflow_warned_at = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._transferring = False
@@ -148,6 +150,8 @@ class AudioFork:
         if self.timeline is not None:
             for silence in self.timeline.tick(now):
                 self.send_caller_frame(silence)
+        if self._overflow_bytes:
+            self._report_overflow(now)
         return self.next_frame(now)
 
     # -- AI audio (AI -> engine) --------------------------------------------------------------
@@ -186,9 +190,19 @@ class AudioFork:
     def _ai_audio(self, audio: bytes) -> None:
         start = self.playout.received
         dropped = self.playout.append(audio)
+        now = self._loop.time()
         if len(audio) > dropped:
-            self._arrivals.append((start, self._loop.time()))
+            self._arrivals.append((start, now))
         if dropped:
+            self._overflow_bytes += dropped
+            self._report_overflow(now)
+
+    def _report_overflow(self, now: float) -> None:
+        # At most one warning per interval, carrying all dropped since the last, so an AI far
+        # over the 60 s cap is told (§6.4) without a warning per message it sends.
+        if now - self._overflow_warned_at >= self.config.warning_interval_s:
+            self._overflow_warned_at = now
+            dropped, self._overflow_bytes = self._overflow_bytes, 0
             self._send_text(frames.WarningFrame("playout_overflow", dropped // 8))
 
     def _ai_text(self, text: str) -> None:

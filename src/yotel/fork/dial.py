@@ -46,6 +46,7 @@ class ForkConfig:
     # The socket's own write buffer (websockets' high-water mark): kept small so a slow AI's
     # back-pressure reaches the 500 ms backlog instead of hiding seconds of audio in it.
     write_buffer_bytes: int = 4096
+    warning_interval_s: float = 1.0  # at most one playout_overflow warning per interval
     text_backlog: int = 512  # Yotel -> AI text frames waiting; beyond, error frames are dropped
     # Messages over this close the socket (1009); text over frames.MAX_TEXT_BYTES but under it
     # is answered with an `error` frame instead, so the session survives.
