@@ -4,18 +4,22 @@ the server shares the test's event loop)."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from yotel import (
+    APIConnectionError,
     AsyncYotel,
     AudioConfig,
     AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDenied,
+    RetryPolicy,
     ValidationError,
     Yotel,
 )
@@ -87,3 +91,16 @@ async def test_sync_client_round_trip_and_errors(api_url: str,
             client.voice_agents.list()
 
     await asyncio.to_thread(scenario)
+
+
+async def test_refused_connection_is_retried_then_reported() -> None:
+    with socket.socket() as sock:  # a port that was just free: nothing listens there now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    policy = RetryPolicy(max_retries=2, initial_delay_s=0.05, jitter=0)
+    async with AsyncYotel("yt_live_x", f"http://127.0.0.1:{port}", retry=policy) as client:
+        started = time.monotonic()
+        with pytest.raises(APIConnectionError) as info:
+            await client.voice_agents.list()
+        assert time.monotonic() - started >= 0.15  # waited 0.05 + 0.1 between the 3 tries
+    assert info.value.status is None and "ConnectError" in str(info.value)

@@ -46,3 +46,33 @@ def test_fresh_venv_without_extras_has_only_the_sdk(tmp_path: Path) -> None:
          "print([m for m in ('fastapi','sqlalchemy','uvicorn','asyncpg') if u.find_spec(m)])"],
         capture_output=True, text=True, timeout=60, check=False)
     assert missing.stdout.strip() == "[]"
+
+
+CLIENT_DIR = ROOT / "src" / "yotel" / "client"
+ALLOWED_THIRD_PARTY = {"httpx", "pydantic", "websockets"}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_client_package_imports_only_itself_the_stdlib_and_light_dependencies() -> None:
+    files = sorted(CLIENT_DIR.rglob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top == "yotel":
+                assert name.startswith("yotel.client"), f"{path.name} imports {name}"
+            else:
+                assert top in ALLOWED_THIRD_PARTY or top in sys.stdlib_module_names or \
+                    top == "__future__", f"{path.name} imports {name}"

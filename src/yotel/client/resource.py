@@ -25,6 +25,8 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 def fields_of(schema: Any, given: Mapping[str, Any]) -> dict[str, Any]:
     """`given` checked against the TypedDict `schema`, with models turned into JSON values."""
+    if schema is None:
+        raise TypeError("this request takes no fields")
     required: frozenset[str] = schema.__required_keys__
     known = required | schema.__optional_keys__
     unknown = sorted(set(given) - known)

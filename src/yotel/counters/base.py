@@ -51,7 +51,9 @@ class Counters(Protocol):
         ...
 
     async def acquire_slot(self, key: str, limit: int, *, ttl_s: float | None = None) -> bool:
-        """Increment `key` only if it is below `limit`; True when a slot was taken."""
+        """Increment `key` only if it is below `limit`; True when a slot was taken. `ttl_s`
+        re-arms the key's expiry on every slot taken: a safety net so the slots of a node that
+        died without releasing them drain once the key is idle that long."""
         ...
 
     async def release_slot(self, key: str) -> None:
