@@ -53,14 +53,12 @@ from yotel.fork import frames
 from yotel.fork.dial import ForkConfig, ForkConnectError, dial, send_metadata
 from yotel.fork.playout import Playout
 from yotel.fork.timeline import CallerTimeline, silence_frame
+from yotel.fork.tokens import MintToken, Sleep, refresh_tokens
 
 log = logging.getLogger(__name__)
 LatencyCallback = Callable[[str, float], None]
-MintToken = Callable[[], Awaitable[tuple[str, str]]]
-Sleep = Callable[[float], Awaitable[None]]
 RTP_TO_WS = "rtp_to_ws"  # caller frame handed to the fork -> written to the socket
 WS_TO_RTP = "ws_to_rtp"  # AI audio received -> its first byte pulled for playout
-TOKEN_RETRY_S = 30.0
 __all__ = ["RTP_TO_WS", "WS_TO_RTP", "AudioFork", "ForkConfig", "ForkConnectError",
            "LatencyCallback", "MintToken"]
 
@@ -104,7 +102,8 @@ class AudioFork:
         self._spawn(self._session())
         self._spawn(self._writer())
         if self._mint_token is not None and self.config.token_refresh_s:
-            self._spawn(self._refresh_tokens(self.config.token_refresh_s))
+            self._spawn(refresh_tokens(self._mint_token, self._deliver_token,
+                                       every_s=self.config.token_refresh_s, sleep=self._sleep))
 
     def _metadata_frame(self, *, resumed: bool, gap_ms: int | None) -> frames.Metadata:
         return frames.Metadata(self._metadata, self.config.subprotocol, resumed, gap_ms)
@@ -345,22 +344,9 @@ class AudioFork:
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
-    async def _refresh_tokens(self, every_s: float) -> None:
-        """§6.6: a fresh callback token at minute 25 and every 25 min after. A failed mint is
-        retried every 30 s: the old token has 5 minutes left (30 min tokens), not 25."""
-        assert self._mint_token is not None
-        delay = every_s
-        while True:
-            await self._sleep(delay)
-            try:
-                token, expires_at = await self._mint_token()
-            except Exception:
-                log.exception("minting a refreshed callback token failed")
-                delay = min(TOKEN_RETRY_S, every_s)
-                continue
-            delay = every_s
-            self._metadata |= {"yotel_callback_token": token, "token_expires_at": expires_at}
-            self._send_text(frames.TokenRefresh(token, expires_at))
+    def _deliver_token(self, token: str, expires_at: str) -> None:
+        self._metadata |= {"yotel_callback_token": token, "token_expires_at": expires_at}
+        self._send_text(frames.TokenRefresh(token, expires_at))
 
     def _finish(self, outcome: str) -> None:
         self._ws = None
