@@ -89,11 +89,11 @@ async def test_rate_limit_window(counters: Counters, elapse: Elapse) -> None:
 
 async def test_refused_requests_use_no_permit(counters: Counters, elapse: Elapse) -> None:
     for _ in range(2):
-        assert (await counters.rate_limit("r", 2, 0.5)).allowed
+        assert (await counters.rate_limit("r", 2, 1.0)).allowed
     for _ in range(5):
-        assert not (await counters.rate_limit("r", 2, 0.5)).allowed
-    await elapse(0.6)
-    assert [(await counters.rate_limit("r", 2, 0.5)).allowed for _ in range(3)] == [
+        assert not (await counters.rate_limit("r", 2, 1.0)).allowed
+    await elapse(1.1)
+    assert [(await counters.rate_limit("r", 2, 1.0)).allowed for _ in range(3)] == [
         True, True, False]
 
 
