@@ -97,7 +97,11 @@ class AudioFork:
     async def connect(self) -> None:
         """Open the socket and send metadata; ForkConnectError if that fails."""
         ws = await dial(self.config, self.config.connect_timeout_s)
-        await send_metadata(ws, self._metadata_frame(resumed=False, gap_ms=None))
+        try:
+            await send_metadata(ws, self._metadata_frame(resumed=False, gap_ms=None))
+        except BaseException:  # failed or cancelled (the call ended while ringing)
+            ws.transport.abort()
+            raise
         self._ws = ws
         self._spawn(self._session())
         self._spawn(self._writer())
