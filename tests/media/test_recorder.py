@@ -1,0 +1,95 @@
+"""The stereo recorder: channels, streaming to disk, pauses, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from yotel.media.recorder import PauseSpan, StereoRecorder
+from yotel.testing.audio import frames, has_tone, read_wav, rms, tone
+
+
+def feed(recorder: StereoRecorder, left: bytes | None, right: bytes | None, ticks: int) -> None:
+    lf = frames(left) if left else [None] * ticks
+    rf = frames(right) if right else [None] * ticks
+    for i in range(ticks):
+        recorder.write(lf[i], rf[i])
+
+
+async def test_left_is_the_caller_right_is_the_ai(tmp_path: Path) -> None:
+    recorder = StereoRecorder(tmp_path / "calls" / "a.wav")  # the folder is created
+    feed(recorder, tone(440, 3.0), tone(1000, 3.0), 150)
+    result = await recorder.close()
+    assert result.duration_s == pytest.approx(3.0) and result.pauses == []
+    wav = read_wav(result.path)
+    assert (wav.rate, wav.channels, wav.duration_s) == (8000, 2, pytest.approx(3.0))
+    caller, ai = wav.channel(0), wav.channel(1)
+    assert has_tone(caller, 440) and not has_tone(caller, 1000)
+    assert has_tone(ai, 1000) and not has_tone(ai, 440)
+
+
+async def test_a_missing_side_is_silence_and_odd_frames_are_fitted(tmp_path: Path) -> None:
+    recorder = StereoRecorder(tmp_path / "b.wav")
+    feed(recorder, tone(600, 1.0), None, 50)
+    recorder.write(b"\x10\x00" * 100, b"\x20\x00" * 200)  # short and long frames
+    result = await recorder.close()
+    wav = read_wav(result.path)
+    assert len(wav.data) == 51 * 160
+    assert rms(wav.channel(1)[:50 * 160]) == 0.0 and has_tone(wav.channel(0)[:8000], 600)
+    last = wav.data[50 * 160:]
+    assert (last[:100, 0] == 16).all() and (last[100:, 0] == 0).all() and (last[:, 1] == 32).all()
+    with pytest.raises(RuntimeError):
+        recorder.write(None, None)
+
+
+async def test_pause_writes_silence_and_reports_the_span(tmp_path: Path) -> None:
+    recorder = StereoRecorder(tmp_path / "c.wav")
+    speech = frames(tone(500, 3.0))
+    for i, frame in enumerate(speech):
+        if i == 50:
+            recorder.pause("card number")
+            recorder.pause("again")  # already paused: the first reason stands
+        if i == 75:
+            recorder.resume()
+        if i == 125:
+            recorder.pause()
+        recorder.write(frame, frame)
+    assert recorder.paused
+    result = await recorder.close()  # closes the open pause at the end
+    assert result.pauses == [PauseSpan(1.0, 1.5, "card number"), PauseSpan(2.5, 3.0, None)]
+    assert result.pauses[0].duration_s == pytest.approx(0.5)
+    assert result.paused_s == pytest.approx(1.0)
+    wav = read_wav(result.path)
+    assert rms(wav.span(1.0, 1.5).data) == 0.0 and rms(wav.span(2.5, 3.0).data) == 0.0
+    assert has_tone(wav.span(0.0, 1.0).channel(0), 500)
+    assert has_tone(wav.span(1.5, 2.5).channel(1), 500)
+
+
+async def test_audio_reaches_the_disk_while_recording(tmp_path: Path) -> None:
+    recorder = StereoRecorder(tmp_path / "d.wav")
+    feed(recorder, tone(300, 2.2), tone(700, 2.2), 110)  # two 1 s chunks and a remainder
+    async with asyncio.timeout(5):
+        while not recorder.path.exists() or recorder.path.stat().st_size < 44 + 100 * 640:
+            await asyncio.sleep(0.01)
+    assert recorder.path.stat().st_size == 44 + 100 * 640  # the remainder is still pending
+    result = await recorder.close()
+    assert result.path.stat().st_size == 44 + 110 * 640
+    assert read_wav(result.path).duration_s == pytest.approx(2.2)
+
+
+async def test_an_empty_recording_is_a_valid_wav(tmp_path: Path) -> None:
+    result = await StereoRecorder(tmp_path / "e.wav").close()
+    wav = read_wav(result.path)
+    assert (wav.channels, len(wav.data), result.duration_s) == (2, 0, 0.0)
+
+
+async def test_a_failed_write_surfaces_at_close(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    recorder = StereoRecorder(tmp_path / "not-a-dir" / "f.wav")
+    feed(recorder, tone(300, 1.2), None, 60)
+    with pytest.raises(OSError):
+        await recorder.close()
+    with pytest.raises(RuntimeError):
+        await recorder.close()
