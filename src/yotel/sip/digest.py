@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from yotel.sip.message import split_list
+from yotel.sip.headers import split_list
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
