@@ -1,11 +1,7 @@
 """One call: its SIP leg, its AI fork, player, recorder and bridge, and the task group that owns
-them all.
+them all. The per-packet/per-tick audio is `MediaPath` (path.py); this is the lifecycle
+(ringing, answer, outcomes), the control verbs and the cleanup.
 
-Media paths (docs/media.md):
-- caller RTP → `_on_audio` → fork timeline → WebSocket, at once (no clock in that path);
-- each 20 ms clock tick → `_on_tick`: caller-gap silence to the AI, then ONE frame to the caller
-  (music on hold > prompt > AI playout > silence), and one stereo frame to the recorder;
-- a bridged peer's RTP is relayed on arrival (transcoded when the laws differ).
 When the call ends, `_finish` unsubscribes from the clock and closes the scope: the fork (with
 `stop` and close 1000), the recorder, the RTP socket, every task.
 """
@@ -15,34 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from yotel.fork.client import AudioFork, ForkConfig, MintToken
 from yotel.media.clock import MediaClock
 from yotel.media.events import CallEnd, CallEvent, outcome_for_status
 from yotel.media.leg import Leg
+from yotel.media.path import MediaPath, PcmSource
 from yotel.media.recorder import RecordingResult, StereoRecorder
-from yotel.media.reframe import Reframer
 from yotel.media.scope import MediaScope
 from yotel.media.stats import MediaStats
-from yotel.rtp import g711
 from yotel.sip.dialog import InviteFailed
 from yotel.sip.invite import IncomingInvite, OutgoingInvite
 
 __all__ = ["Call", "CallEnd", "CallEvent", "ForkSpec", "PcmSource", "Runtime",
            "outcome_for_status"]
 log = logging.getLogger(__name__)
-RECORDER_BACKLOG = 10  # caller frames kept for the recorder between ticks (jitter)
-
-
-class PcmSource(Protocol):
-    """A prompt or music on hold: 20 ms of 8 kHz int16 PCM per call, None when finished."""
-
-    def read_frame(self) -> bytes | None: ...
 
 
 class ForkSpec(NamedTuple):
@@ -81,18 +68,9 @@ class Call:
         self.end: CallEnd | None = None
         self.ended: asyncio.Future[CallEnd] = self._loop.create_future()
         self.answered = asyncio.Event()
-        self.fork: AudioFork | None = None
+        self.media = MediaPath(leg, runtime.stats, self._emit)
         self._pending_fork: ForkSpec | None = None
-        self.player: PcmSource | None = None
-        self._moh: PcmSource | None = None
-        self.recorder: StereoRecorder | None = None
-        self.muted_in = self.muted_out = False  # caller→AI, AI/prompts→caller
-        self.held = False
         self.bridged: Call | None = None
-        self._caller_frames: deque[bytes] = deque(maxlen=RECORDER_BACKLOG)
-        self._reframer = Reframer()
-        self._fork_encoding = leg.encoding
-        self._silence = g711.silence(leg.encoding)
         self._tick_token: int | None = None
         self._fork_close_code = 1000  # §6.7: 1001 when the node drains
         self._listeners: list[Callable[[CallEvent], None]] = []
@@ -183,13 +161,10 @@ class Call:
         if self._tick_token is not None:
             return
         self.answered_at = now = self._loop.time()
-        self._silence = g711.silence(self.leg.encoding)
-        session = self.leg.session
-        session.on_audio = self._on_audio
-        session.on_dtmf = self._on_dtmf
+        self.media.start()
         if self.fork is not None:
             self.fork.start_audio(now)
-        self._tick_token = self._rt.clock.subscribe(self._on_tick)
+        self._tick_token = self._rt.clock.subscribe(self.media.on_tick)
 
     def _answered(self) -> None:
         if self.state == "ended":
@@ -231,7 +206,7 @@ class Call:
         if self.state == "ended":
             await fork.close(self.end.outcome if self.end else "hangup")
             raise RuntimeError("the call ended while the fork was connecting")
-        self.fork, self._fork_encoding = fork, config.encoding
+        self.media.attach_fork(fork, config.encoding)
         self.scope.add(lambda: fork.close(self._stop_reason(), self._fork_close_code))
         if self.answered_at is not None:
             fork.start_audio(self.answered_at)
@@ -249,116 +224,58 @@ class Call:
     def _stop_reason(self) -> str:
         return self.end.outcome if self.end is not None else "hangup"
 
-    # -- media paths ---------------------------------------------------------------------------
-    def _on_audio(self, payload: bytes, timestamp: int, _sequence: int) -> None:
-        packets = self._rt.stats.packets
-        packets.rtp_in += 1
-        peer = self.bridged
-        if peer is not None and not self.muted_in:
-            peer.leg.send_frame(g711.transcode(payload, self.leg.encoding, peer.leg.encoding))
-        if self.muted_in:
-            payload = self._silence
-        fork, now = self.fork, self._loop.time()
-        for ts, frame in self._reframer.push(timestamp, payload):
-            if fork is not None:
-                fork.push_caller(ts, self._to_ai(frame), now)
-            if self.recorder is not None:
-                self._caller_frames.append(frame)
-
-    def _to_ai(self, frame: bytes) -> bytes:
-        # The leg's law is negotiated with the peer; the AI gets its agent's (§6.3).
-        if self._fork_encoding == self.leg.encoding:
-            return frame
-        return g711.transcode(frame, self.leg.encoding, self._fork_encoding)
-
-    def _on_dtmf(self, digit: str, duration_ms: int) -> None:
-        if self.fork is not None:
-            self.fork.send_dtmf(digit, duration_ms)
-        self._emit("dtmf", digit=digit, duration_ms=duration_ms)
-
-    def _on_tick(self, now: float) -> None:
-        fork = self.fork
-        ai = fork.tick(now) if fork is not None else None
-        if ai is not None and self._fork_encoding != self.leg.encoding:
-            ai = g711.transcode(ai, self._fork_encoding, self.leg.encoding)
-        frame = self._next_outgoing(ai)
-        if frame is not None:
-            self.leg.send_frame(frame)
-            if frame is ai:
-                self._rt.stats.packets.ai_frames_played += 1
-            self._rt.stats.packets.rtp_out += 1
-        if self.recorder is not None:
-            caller = self._caller_frames.popleft() if self._caller_frames else None
-            self.recorder.write(g711.decode(caller, self.leg.encoding) if caller else None,
-                                g711.decode(ai, self.leg.encoding) if ai else None)
-
-    def _next_outgoing(self, ai: bytes | None) -> bytes | None:
-        """Music on hold > prompt > bridged peer (relayed on arrival: None) > AI > silence."""
-        if self.held:
-            return self._from_source(self._moh) or self._silence
-        if self.player is not None:
-            pcm = self.player.read_frame()
-            if pcm is not None:
-                return self._silence if self.muted_out else g711.encode(pcm, self.leg.encoding)
-            self.player = None
-            self._emit("play_finished")
-        if self.bridged is not None:
-            return None
-        if ai is None or self.muted_out:
-            return self._silence  # keeps the caller's jitter buffer and NAT binding alive
-        return ai
-
-    def _from_source(self, source: PcmSource | None) -> bytes | None:
-        pcm = source.read_frame() if source is not None else None
-        return g711.encode(pcm, self.leg.encoding) if pcm is not None else None
-
     # -- control -------------------------------------------------------------------------------
-    def play(self, source: PcmSource) -> None:
-        """Play a prompt to the caller (replaces AI audio while it lasts)."""
-        self.player = source
+    @property
+    def fork(self) -> AudioFork | None:
+        return self.media.fork
 
-    def stop_playing(self) -> None:
-        self.player = None
+    @property
+    def recorder(self) -> StereoRecorder | None:
+        return self.media.recorder
+
+    @property
+    def held(self) -> bool:
+        return self.media.held
+
+    def play(self, source: PcmSource | None) -> None:
+        """Play a prompt to the caller (replaces AI audio while it lasts); None stops it."""
+        self.media.player = source
 
     def mute(self, direction: str, muted: bool = True) -> None:
         """direction: 'in' (caller → AI), 'out' (AI/prompts → caller) or 'both'."""
         if direction not in ("in", "out", "both"):
             raise ValueError(f"unknown mute direction {direction!r}")
         if direction in ("in", "both"):
-            self.muted_in = muted
+            self.media.muted_in = muted
         if direction in ("out", "both"):
-            self.muted_out = muted
-        if self.fork is not None:
-            self.fork.send_event("mute" if muted else "unmute", {"direction": direction})
+            self.media.muted_out = muted
+        self.media.event_to_ai("mute" if muted else "unmute", {"direction": direction})
 
     async def hold(self, music: PcmSource | None = None) -> None:
         """RFC 3264 §8.4 hold (re-INVITE a=sendonly) with music on hold."""
         await self.leg.hold()
-        self._moh, self.held = music, True
-        if self.fork is not None:
-            self.fork.send_event("hold")
+        self.media.moh, self.media.held = music, True
+        self.media.event_to_ai("hold")
         self._emit("hold")
 
     async def unhold(self) -> None:
         await self.leg.unhold()
-        self._moh, self.held = None, False
-        if self.fork is not None:
-            self.fork.send_event("unhold")
+        self.media.moh, self.media.held = None, False
+        self.media.event_to_ai("unhold")
         self._emit("unhold")
 
     async def send_dtmf(self, digit: str, duration_ms: int = 200) -> None:
         await self.leg.send_dtmf(digit, duration_ms)
 
     def start_recording(self, path: Path | None = None) -> StereoRecorder:
-        if self.recorder is None:
+        if self.media.recorder is None:
             target = path or self._rt.recordings_dir / f"{self.id}.wav"
-            recorder = StereoRecorder(target)
-            self.recorder = recorder
+            self.media.recorder = StereoRecorder(target)
             self.scope.add(self._finish_recording)
-        return self.recorder
+        return self.media.recorder
 
     async def _finish_recording(self) -> RecordingResult | None:
-        recorder, self.recorder = self.recorder, None
+        recorder, self.media.recorder = self.media.recorder, None
         if recorder is None:
             return None
         result = await recorder.close()
@@ -368,11 +285,13 @@ class Call:
     def bridge(self, other: Call) -> None:
         """Relay audio both ways between two answered calls (B2BUA); the AI stops hearing."""
         self.bridged, other.bridged = other, self
+        self.media.peer, other.media.peer = other.media, self.media
 
     def unbridge(self) -> None:
-        if self.bridged is not None:
-            self.bridged.bridged = None
-            self.bridged = None
+        peer, self.bridged = self.bridged, None
+        self.media.peer = None
+        if peer is not None:
+            peer.bridged, peer.media.peer = None, None
 
     async def hangup(self, outcome: str = "hangup", *, reason: str = "",
                      fork_close_code: int = 1000) -> None:
@@ -412,9 +331,9 @@ class Call:
         self.end = CallEnd(outcome, status, reason)
         if self._tick_token is not None:
             self._rt.clock.unsubscribe(self._tick_token)
-        peer, self.bridged = self.bridged, None
+        peer = self.bridged
+        self.unbridge()
         if peer is not None:
-            peer.bridged = None
             peer._emit("bridge_ended", peer_call_id=self.id, outcome=outcome)
         self.answered.set()  # wake anyone waiting for an answer that will not come
         await self.scope.close()

@@ -16,6 +16,11 @@ class Reframer:
         self._pending = bytearray()
         self._pending_ts = 0
 
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered: a 160-byte packet may bypass `push`."""
+        return not self._pending
+
     def push(self, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
         """(timestamp, 160-byte frame) pairs ready now, in order."""
         pending = self._pending
