@@ -110,7 +110,7 @@ async def test_close_with_drain_waits_then_hangs_up_with_1001(phone: Phone,
     from yotel.media.engine import MediaConfig
 
     engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=31000, rtp_port_max=34999,
-                                     drain_timeout_s=0.3))
+                                     drain_timeout_s=0.3, allow_insecure=True))
     await engine.start()
     call = await engine.originate(phone.uri, fork=fork_for(echo_ai, "drain"))
     session = await echo_ai.next_session()
@@ -155,3 +155,30 @@ async def test_hangup_while_ringing_cancels(engine: MediaEngine, phone: Phone) -
         while engine._tasks:  # the CANCEL transaction completes (487 from the phone)
             await asyncio.sleep(0.02)
     assert engine.ports.in_use == 0
+
+
+async def test_node_policy_caps_the_fork(tmp_path: object, phone: Phone,
+                                         echo_ai: FakeVoiceAI) -> None:
+    """A ws:// loopback AI is refused when the node does not allow insecure URLs, and an agent
+    subprotocol the node does not offer is refused before dialling."""
+    from yotel.media.call import SubprotocolNotOffered
+    from yotel.media.engine import MediaConfig
+
+    engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=31000, rtp_port_max=34999,
+                                     audio_fork_subprotocols=("audio.drachtio.org",)))
+    await engine.start()
+    try:
+        call = await engine.originate(phone.uri, fork=fork_for(echo_ai, "policy"))
+        end = await call.wait_ended(10)
+        assert end.outcome == "ai_disconnected" and "fork connect failed" in end.reason
+        jambonz = ForkConfig(url=echo_ai.url, subprotocol="audio.jambonz.org",
+                             allow_insecure=True)
+        try:
+            await engine.originate(phone.uri, fork=(jambonz, {}))
+        except SubprotocolNotOffered:
+            pass
+        else:
+            raise AssertionError("the jambonz subprotocol is not offered by this node")
+        assert not engine.calls
+    finally:
+        await engine.close()

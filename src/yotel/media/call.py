@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,8 +28,12 @@ from yotel.sip.dialog import InviteFailed
 from yotel.sip.invite import IncomingInvite, OutgoingInvite
 
 __all__ = ["Call", "CallEnd", "CallEvent", "ForkSpec", "PcmSource", "Runtime",
-           "outcome_for_status"]
+           "SubprotocolNotOffered", "outcome_for_status"]
 log = logging.getLogger(__name__)
+
+
+class SubprotocolNotOffered(ValueError):  # noqa: N818 - reads as the condition
+    """The agent's subprotocol is not one this media node offers (424 upstream)."""
 
 
 class ForkSpec(NamedTuple):
@@ -50,6 +54,8 @@ class Runtime:
     recordings_dir: Path
     forget: Callable[[Call], None]
     spawn: Callable[[Coroutine[Any, Any, Any]], None]  # engine-owned: outlives the call's scope
+    allow_insecure: bool = False  # the node's policy caps every fork's (PRODUCT.md §2)
+    subprotocols: tuple[str, ...] = ("audio.drachtio.org", "audio.jambonz.org")
 
 
 class Call:
@@ -197,7 +203,12 @@ class Call:
 
     async def attach_fork(self, config: ForkConfig, metadata: dict[str, Any], *,
                           mint_token: MintToken | None = None) -> AudioFork:
-        """Connect the AI now (raises ForkConnectError); caller audio flows from answer on."""
+        """Connect the AI now (raises ForkConnectError, or SubprotocolNotOffered); caller audio
+        flows from answer on."""
+        if config.subprotocol not in self._rt.subprotocols:
+            raise SubprotocolNotOffered(config.subprotocol)
+        if config.allow_insecure and not self._rt.allow_insecure:
+            config = replace(config, allow_insecure=False)
         histograms = {"rtp_to_ws": self._rt.stats.rtp_to_ws,
                       "ws_to_rtp": self._rt.stats.ws_to_rtp}
         fork = AudioFork(config, metadata, mint_token=mint_token,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yotel.media.call import Call, ForkSpec, Runtime
+from yotel.media.call import Call, ForkSpec, Runtime, SubprotocolNotOffered
 from yotel.media.clock import MediaClock
 from yotel.media.leg import Leg
 from yotel.media.stats import MediaStats
@@ -92,7 +92,8 @@ class MediaEngine:
         self._accepting = True
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runtime = Runtime(self.clock, self.stats, config.recordings_dir, self._forget,
-                                self._spawn)
+                                self._spawn, config.allow_insecure,
+                                config.audio_fork_subprotocols)
 
     async def start(self) -> None:
         await self.ua.start()
@@ -106,9 +107,10 @@ class MediaEngine:
         self._handler = handler
 
     def check_subprotocol(self, subprotocol: str) -> None:
-        """424 subprotocol_mismatch upstream: this node does not offer the agent's protocol."""
+        """SubprotocolNotOffered (424 subprotocol_mismatch upstream): this node does not offer
+        the agent's subprotocol."""
         if subprotocol not in self.config.audio_fork_subprotocols:
-            raise ValueError(f"subprotocol {subprotocol!r} is not offered by this media node")
+            raise SubprotocolNotOffered(subprotocol)
 
     # -- outbound --------------------------------------------------------------------------
     async def originate(self, to: str, *, caller_id: str = "yotel", trunk: Trunk | None = None,
