@@ -168,3 +168,15 @@ def test_pcm_round_trip_stays_within_quantisation() -> None:
     # μ-law has two zeros (0x7F is -0, 0xFF is +0); every other code survives the round trip
     expected = codes.replace(b"\x7f", b"\xff")
     assert g711.encode(g711.decode(codes, "pcmu"), "pcmu") == expected
+
+
+def test_unknown_laws_are_refused_and_arrays_round_trip() -> None:
+    for call in (lambda: g711.decode(b"\xff", "g729"), lambda: g711.encode(b"\0\0", "pcm"),
+                 lambda: g711.silence("opus"), lambda: g711.transcode(b"", "pcmu", "x"),
+                 lambda: g711.transcode(b"", "x", "x")):
+        with pytest.raises(ValueError, match=r"G\.711"):
+            call()
+    samples = g711.decode_array(bytes(range(256)), "pcma")
+    assert samples.dtype == np.int16
+    assert g711.encode_samples(samples, "pcma") == bytes(range(256))
+    assert g711.silence("pcmu", 80) == b"\xff" * 80 and g711.silence("pcma") == b"\xd5" * 160

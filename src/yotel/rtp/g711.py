@@ -6,6 +6,8 @@ sample's bit pattern; both are vectorised, never a Python loop per sample.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -64,24 +66,61 @@ ULAW_TO_ALAW = PCM_TO_ALAW[ULAW_TO_PCM.view(np.uint16)]
 ALAW_TO_ULAW = PCM_TO_ULAW[ALAW_TO_PCM.view(np.uint16)]
 
 
+_DECODE = {"pcmu": ULAW_TO_PCM, "pcma": ALAW_TO_PCM}
+_ENCODE = {"pcmu": PCM_TO_ULAW, "pcma": PCM_TO_ALAW}
+_TRANSCODE = {("pcmu", "pcma"): ULAW_TO_ALAW, ("pcma", "pcmu"): ALAW_TO_ULAW}
+
+
+def _unknown(encoding: str) -> ValueError:
+    return ValueError(f"unknown G.711 encoding {encoding!r} (expected 'pcmu' or 'pcma')")
+
+
+@functools.lru_cache(maxsize=32)
 def silence(encoding: str, samples: int = FRAME_SAMPLES) -> bytes:
-    return bytes([SILENCE_ULAW if encoding == "pcmu" else SILENCE_ALAW]) * samples
+    """Silence in a law (0xFF μ-law, 0xD5 A-law: the codes nearest zero); cached per size."""
+    if encoding == "pcmu":
+        return bytes([SILENCE_ULAW]) * samples
+    if encoding == "pcma":
+        return bytes([SILENCE_ALAW]) * samples
+    raise _unknown(encoding)
+
+
+def decode_array(data: bytes, encoding: str) -> npt.NDArray[np.int16]:
+    """G.711 bytes → int16 samples (a fresh array, safe to modify)."""
+    try:
+        table = _DECODE[encoding]
+    except KeyError:
+        raise _unknown(encoding) from None
+    return table[np.frombuffer(data, dtype=np.uint8)]
+
+
+def encode_samples(samples: npt.NDArray[np.int16], encoding: str) -> bytes:
+    """int16 samples (e.g. a mixer's output) → G.711 bytes."""
+    try:
+        table = _ENCODE[encoding]
+    except KeyError:
+        raise _unknown(encoding) from None
+    return bytes(table[samples.astype("<i2", copy=False).view(np.uint16)].tobytes())
 
 
 def decode(data: bytes, encoding: str) -> bytes:
     """G.711 bytes → little-endian int16 PCM bytes."""
-    table = ULAW_TO_PCM if encoding == "pcmu" else ALAW_TO_PCM
-    return table[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
+    return decode_array(data, encoding).astype("<i2", copy=False).tobytes()
 
 
 def encode(pcm: bytes, encoding: str) -> bytes:
     """Little-endian int16 PCM bytes → G.711 bytes."""
-    table = PCM_TO_ULAW if encoding == "pcmu" else PCM_TO_ALAW
-    return table[np.frombuffer(pcm, dtype="<i2").view(np.uint16)].tobytes()
+    return encode_samples(np.frombuffer(pcm, dtype="<i2"), encoding)
 
 
 def transcode(data: bytes, source: str, target: str) -> bytes:
+    """μ-law ⇄ A-law in one table lookup; the same law returns `data` itself (no copy)."""
     if source == target:
+        if source not in _DECODE:
+            raise _unknown(source)
         return data
-    table = ULAW_TO_ALAW if source == "pcmu" else ALAW_TO_ULAW
+    try:
+        table = _TRANSCODE[source, target]
+    except KeyError:
+        raise _unknown(source if source not in _DECODE else target) from None
     return table[np.frombuffer(data, dtype=np.uint8)].tobytes()
