@@ -7,11 +7,14 @@ import pytest
 from yotel.sip.digest import (
     Challenge,
     DigestCredentials,
+    answer_challenge,
     authorization,
     parse_params,
+    pick_challenge,
     response_hash,
     verify,
 )
+from yotel.sip.message import SipResponse, parse_message
 
 
 def test_rfc_2617_md5_qop_auth_example() -> None:
@@ -104,3 +107,35 @@ def test_auth_int_only_challenge_falls_back_to_no_qop() -> None:
 ])
 def test_verify_refuses_incomplete_headers(header: str) -> None:
     assert not verify(header, method="INVITE", password="p")
+
+
+def test_strongest_challenge_wins_whatever_the_order() -> None:
+    md5 = 'Digest realm="r", nonce="a"'
+    sha = 'Digest realm="r", nonce="b", algorithm=SHA-256'
+    odd = 'Digest realm="r", nonce="c", algorithm=SHA-512-256'
+    assert pick_challenge([md5, sha]).nonce == "b"
+    assert pick_challenge([odd, sha, md5]).nonce == "b"
+    assert pick_challenge(['Basic realm="x"', md5]).nonce == "a"
+    with pytest.raises(ValueError):
+        pick_challenge([odd, 'Basic realm="x"'])
+    with pytest.raises(ValueError):
+        pick_challenge([])
+
+
+@pytest.mark.parametrize("status,challenge_header,answer_header", [
+    (401, "WWW-Authenticate", "Authorization"),
+    (407, "Proxy-Authenticate", "Proxy-Authorization"),
+])
+def test_answer_challenge_uses_the_matching_headers(status: int, challenge_header: str,
+                                                    answer_header: str) -> None:
+    response = parse_message(
+        f"SIP/2.0 {status} Auth\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1"
+        f"\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+        f'{challenge_header}: Digest realm="r", nonce="n", algorithm=MD5\r\n'
+        f'{challenge_header}: Digest realm="r", nonce="n2", algorithm=SHA-256, qop="auth"\r\n'
+        f"Content-Length: 0\r\n\r\n".encode())
+    assert isinstance(response, SipResponse)
+    name, value = answer_challenge(response, DigestCredentials("u", "p"), "BYE", "sip:b@h")
+    assert name == answer_header
+    assert 'nonce="n2"' in value and "algorithm=SHA-256" in value
+    assert verify(value, method="BYE", password="p")

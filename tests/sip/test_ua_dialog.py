@@ -331,3 +331,36 @@ async def test_closing_the_ua_releases_every_waiter(peer: RawPeer) -> None:
     assert dialog.terminated.is_set() and dialog.end_reason == "ua_closed"
     with pytest.raises(InviteFailed):
         await asyncio.wait_for(ringing.wait_answer(), 1)
+
+
+async def test_in_dialog_challenges_are_answered(peer: RawPeer, ua: UserAgent) -> None:
+    from yotel.sip.digest import verify
+
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER, credentials=DigestCredentials("acct", "pw"))
+    invite = await peer.request("INVITE")
+    peer.send(reply(invite, 200, body=OFFER, contact_port=peer.port), ua.local_address)
+    dialog = await out.wait_answer(3)
+    await peer.request("ACK")
+    # A trunk that challenges the re-INVITE (401) ...
+    hold = asyncio.ensure_future(dialog.reinvite(OFFER.replace(b"sendrecv", b"sendonly")))
+    first = await peer.request("INVITE")
+    peer.send(reply(first, 401, extra='WWW-Authenticate: Digest realm="t", nonce="x1"\r\n'),
+              ua.local_address)
+    assert (await peer.request("ACK")).branch == first.branch
+    second = await peer.request("INVITE")
+    assert second.cseq[0] == first.cseq[0] + 1
+    assert verify(second.headers.get("Authorization") or "", method="INVITE", password="pw")
+    peer.send(reply(second, 200, body=OFFER, contact_port=peer.port), ua.local_address)
+    await asyncio.wait_for(hold, 3)
+    assert (await peer.request("ACK")).cseq == (second.cseq[0], "ACK")
+    # ... and the BYE (407).
+    bye_task = asyncio.ensure_future(dialog.bye())
+    bye = await peer.request("BYE")
+    peer.send(reply(bye, 407, extra='Proxy-Authenticate: Digest realm="t", nonce="x2", '
+                                    'algorithm=SHA-256, qop="auth"\r\n'), ua.local_address)
+    bye2 = await peer.request("BYE")
+    assert bye2.cseq[0] == bye.cseq[0] + 1 and bye2.branch != bye.branch
+    assert verify(bye2.headers.get("Proxy-Authorization") or "", method="BYE", password="pw")
+    peer.send(reply(bye2, 200), ua.local_address)
+    await asyncio.wait_for(bye_task, 3)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import make_request, make_response
+from yotel.sip.digest import DigestCredentials, answer_challenge
 from yotel.sip.message import SipRequest, SipResponse
 
 Address = tuple[str, int]
@@ -73,6 +74,7 @@ class Dialog:
         self._lock = asyncio.Lock()  # held while our re-INVITE is pending
         self._answering = False  # while we answer theirs (until its ACK)
         self.ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on retransmits
+        self.credentials: DigestCredentials | None = None  # answers in-dialog challenges
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -105,22 +107,34 @@ class Dialog:
         """Hang up: BYE, and the dialog ends whatever the answer (§15.1.1)."""
         if self.terminated.is_set():
             return
-        request = self.build("BYE")
         self.end("local_bye")
         # A timeout does not matter: the dialog is over for us anyway.
         with contextlib.suppress(InviteFailed):
-            await self._host.request(request, self.state.peer)
+            await self._send("BYE")
+
+    async def _send(self, method: str, body: bytes = b"") -> tuple[SipRequest, SipResponse]:
+        """An in-dialog request and its final response; a 401/407 is answered once with our
+        credentials (§22.2: a new request with CSeq+1)."""
+        request = self.build(method, body)
+        response = await self._host.request(request, self.state.peer)
+        if response.status in (401, 407) and self.credentials is not None:
+            try:
+                name, value = answer_challenge(response, self.credentials, method, request.uri)
+            except ValueError:
+                return request, response
+            request = self.build(method, body)
+            request.headers.add(name, value)
+            response = await self._host.request(request, self.state.peer)
+        return request, response
 
     async def reinvite(self, sdp: bytes) -> bytes:
         """Send a re-INVITE (hold, resume, new media) and return the peer's answer. On glare
         (491, both sides re-INVITEd at once) it retries once after the §14.1 back-off."""
         async with self._lock:
-            request = self.build("INVITE", sdp)
-            response = await self._host.request(request, self.state.peer)
+            request, response = await self._send("INVITE", sdp)
             if response.status == 491 and not self.terminated.is_set():
                 await asyncio.sleep(glare_backoff(self.caller))
-                request = self.build("INVITE", sdp)
-                response = await self._host.request(request, self.state.peer)
+                request, response = await self._send("INVITE", sdp)
             if response.status >= 300:
                 raise InviteFailed(response.status, response.reason, response)
             self._send_ack(request)

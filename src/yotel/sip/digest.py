@@ -8,8 +8,10 @@ import secrets
 from dataclasses import dataclass
 
 from yotel.sip.headers import split_list
+from yotel.sip.message import SipResponse
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+_STRENGTH = {"MD5": 0, "SHA-256": 1}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,31 @@ def authorization(challenge: Challenge, credentials: DigestCredentials, method: 
     if challenge.opaque is not None:
         parts.append(f'opaque="{challenge.opaque}"')
     return "Digest " + ", ".join(parts)
+
+
+def pick_challenge(values: list[str]) -> Challenge:
+    """RFC 7616 §3.7: of several challenges, answer the strongest we support (SHA-256 first).
+    Raises ValueError when none is usable."""
+    usable = []
+    for value in values:
+        try:
+            usable.append(Challenge.parse(value))
+        except ValueError:
+            continue
+    if not usable:
+        raise ValueError("no usable digest challenge")
+    return max(usable, key=lambda c: _STRENGTH[c.algorithm])
+
+
+def answer_challenge(response: SipResponse, credentials: DigestCredentials, method: str,
+                     uri: str) -> tuple[str, str]:
+    """The header (name, value) answering a 401 (WWW-) or 407 (Proxy-Authenticate), §22.2/§22.3.
+    Raises ValueError when the response carries no usable challenge."""
+    proxy = response.status == 407
+    challenge = pick_challenge(response.headers.get_all(
+        "Proxy-Authenticate" if proxy else "WWW-Authenticate"))
+    name = "Proxy-Authorization" if proxy else "Authorization"
+    return name, authorization(challenge, credentials, method, uri)
 
 
 def verify(header: str, *, method: str, password: str, algorithm: str = "MD5") -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import make_request, make_response
 from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed
-from yotel.sip.digest import Challenge, DigestCredentials, authorization
+from yotel.sip.digest import DigestCredentials, answer_challenge
 from yotel.sip.message import SipRequest, SipResponse
 from yotel.sip.transaction import ClientTransaction, ServerTransaction
 
@@ -76,20 +76,17 @@ class OutgoingInvite:
 
     def _retry_with_auth(self, response: SipResponse) -> None:
         assert self._credentials is not None
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        request = self.request
         try:
-            challenge = Challenge.parse(response.headers.get(header) or "")
+            name, value = answer_challenge(response, self._credentials, "INVITE", request.uri)
         except ValueError:
             self._fail(InviteFailed(response.status, response.reason, response))
             return
         self._authenticated = True
-        request = self.request
         headers = request.headers.copy()
         headers.set("Via", self._ua.via(new_branch()))
         headers.set("CSeq", f"{request.cseq[0] + 1} INVITE")  # §22.2: a new request, CSeq+1
-        answer_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        headers.set(answer_header, authorization(challenge, self._credentials, "INVITE",
-                                                 request.uri))
+        headers.set(name, value)
         self.request = SipRequest(headers, request.body, "INVITE", request.uri)
         self.start()
 
@@ -98,6 +95,7 @@ class OutgoingInvite:
             self.dialog.resend_ack()
             return
         dialog = self._ua.dialog_from_2xx(self.request, response, self.peer)
+        dialog.credentials = self._credentials  # trunks may challenge re-INVITE and BYE too
         body, refusal = self._late_answer(response)
         if body:
             dialog.local_sdp = body
