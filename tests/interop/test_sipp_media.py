@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import pytest
 
 from yotel.fork.client import ForkConfig
 from yotel.media.call import Call
 from yotel.media.engine import MediaEngine
-from yotel.rtp import g711
+from yotel.testing.audio import tone_g711 as tone
 from yotel.testing.fake_ai import FakeVoiceAI
 from yotel.testing.sipp import start_sipp
 
 from .capture import UdpCapture
 
 pytestmark = pytest.mark.sipp
-
-
-def tone(freq: float, seconds: float, encoding: str) -> bytes:
-    t = np.arange(int(8000 * seconds)) / 8000
-    return g711.encode((8000 * np.sin(2 * np.pi * freq * t)).astype("<i2").tobytes(), encoding)
 
 
 def is_silence(payload: bytes) -> bool:

@@ -7,26 +7,16 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from yotel.rtp import g711
 from yotel.rtp.ports import RtpPortPool
 from yotel.rtp.session import RtpSession
 from yotel.sip.dialog import Dialog
 from yotel.sip.invite import IncomingInvite
 from yotel.sip.sdp import SessionDescription, accept_answer, answer, build_offer
 from yotel.sip.ua import UserAgent
+from yotel.testing.audio import dominant_frequency as dominant_hz
+from yotel.testing.audio import tone_g711 as tone
 
-
-def tone(freq: float, seconds: float, encoding: str = "pcmu", amplitude: int = 8000) -> bytes:
-    t = np.arange(int(8000 * seconds)) / 8000
-    pcm = (amplitude * np.sin(2 * np.pi * freq * t)).astype("<i2").tobytes()
-    return g711.encode(pcm, encoding)
-
-
-def dominant_hz(pcm: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
-    return float(np.fft.rfftfreq(len(pcm), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1])
+__all__ = ["Phone", "dominant_hz", "tone"]
 
 
 @dataclass

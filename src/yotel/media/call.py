@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from yotel.fork.client import AudioFork, ForkConfig, MintToken
+from yotel.media.bridge import Bridge
 from yotel.media.clock import MediaClock
 from yotel.media.events import CallEnd, CallEvent, outcome_for_status
 from yotel.media.leg import Leg
@@ -256,10 +257,7 @@ class Call:
         """direction: 'in' (caller → AI), 'out' (AI/prompts → caller) or 'both'."""
         if direction not in ("in", "out", "both"):
             raise ValueError(f"unknown mute direction {direction!r}")
-        if direction in ("in", "both"):
-            self.media.muted_in = muted
-        if direction in ("out", "both"):
-            self.media.muted_out = muted
+        self.media.gates.mute(direction, muted)  # type: ignore[arg-type]
         self.media.event_to_ai("mute" if muted else "unmute", {"direction": direction})
 
     async def hold(self, music: PcmSource | None = None) -> None:
@@ -295,14 +293,19 @@ class Call:
 
     def bridge(self, other: Call) -> None:
         """Relay audio both ways between two answered calls (B2BUA); the AI stops hearing."""
+        self.unbridge()
+        other.unbridge()
+        bridge = Bridge(self.leg, other.leg)  # relays on arrival, transcodes across laws
         self.bridged, other.bridged = other, self
-        self.media.peer, other.media.peer = other.media, self.media
+        self.media.bridge, other.media.bridge = (bridge, "a"), (bridge, "b")
 
     def unbridge(self) -> None:
         peer, self.bridged = self.bridged, None
-        self.media.peer = None
+        if self.media.bridge is not None:
+            self.media.bridge[0].close()
+            self.media.bridge = None
         if peer is not None:
-            peer.bridged, peer.media.peer = None, None
+            peer.bridged, peer.media.bridge = None, None
 
     async def hangup(self, outcome: str = "hangup", *, reason: str = "",
                      fork_close_code: int = 1000) -> None:

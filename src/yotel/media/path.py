@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from yotel.fork.client import AudioFork
+from yotel.media.bridge import Bridge, Side
+from yotel.media.gates import CallGates
 from yotel.media.leg import Leg
 from yotel.media.recorder import StereoRecorder
 from yotel.media.reframe import FRAME, Reframer
@@ -43,9 +45,9 @@ class MediaPath:
         self.player: PcmSource | None = None
         self.moh: PcmSource | None = None
         self.recorder: StereoRecorder | None = None
-        self.muted_in = self.muted_out = False  # caller→AI, AI/prompts→caller
+        self.gates = CallGates(leg.encoding, leg.encoding)  # type: ignore[arg-type]
         self.held = False
-        self.peer: MediaPath | None = None  # bridged
+        self.bridge: tuple[Bridge, Side] | None = None
         self.caller_frames: deque[bytes] = deque(maxlen=RECORDER_BACKLOG)
         self._reframer = Reframer()
         self.silence = g711.silence(leg.encoding)
@@ -53,6 +55,10 @@ class MediaPath:
     def start(self) -> None:
         """Answered: the law is now negotiated; caller packets and digits come here."""
         self.silence = g711.silence(self.leg.encoding)
+        gates, law = self.gates, self.leg.encoding
+        self.gates = CallGates(law, law)  # type: ignore[arg-type]
+        self.gates.mute("in", gates.is_muted("in"))
+        self.gates.mute("out", gates.is_muted("out"))
         session = self.leg.session
         session.on_audio = self.on_audio
         session.on_dtmf = self.on_dtmf
@@ -63,11 +69,10 @@ class MediaPath:
     # -- caller → AI (on arrival) --------------------------------------------------------------
     def on_audio(self, payload: bytes, timestamp: int, _sequence: int) -> None:
         self._stats.packets.rtp_in += 1
-        peer = self.peer
-        if peer is not None and not self.muted_in:
-            peer.leg.send_frame(g711.transcode(payload, self.leg.encoding, peer.leg.encoding))
-        if self.muted_in:
-            payload = self.silence
+        payload = self.gates.inbound.apply(payload)
+        if self.bridge is not None:
+            bridge, side = self.bridge
+            bridge.forward(side, payload)
         if len(payload) == FRAME and self._reframer.idle:  # the common case: no list, no copy
             self._caller_frame(timestamp, payload, self._loop.time())
             return
@@ -101,7 +106,7 @@ class MediaPath:
             ai = g711.transcode(ai, self.fork_encoding, self.leg.encoding)
         frame = self._next_outgoing(ai)
         if frame is not None:
-            self.leg.send_frame(frame)
+            self.leg.send_frame(self.gates.outbound.apply(frame))
             if frame is ai:
                 self._stats.packets.ai_frames_played += 1
             self._stats.packets.rtp_out += 1
@@ -117,14 +122,13 @@ class MediaPath:
         if self.player is not None:
             pcm = self.player.read_frame()
             if pcm is not None:
-                return self.silence if self.muted_out else g711.encode(pcm, self.leg.encoding)
+                return g711.encode(pcm, self.leg.encoding)
             self.player = None
             self._emit("play_finished")
-        if self.peer is not None:
+        if self.bridge is not None:
             return None
-        if ai is None or self.muted_out:
-            return self.silence  # keeps the caller's jitter buffer and NAT binding alive
-        return ai
+        # Silence when the AI is quiet keeps the caller's jitter buffer and NAT binding alive.
+        return self.silence if ai is None else ai
 
     def _from_source(self, source: PcmSource | None) -> bytes | None:
         pcm = source.read_frame() if source is not None else None
