@@ -364,3 +364,22 @@ async def test_in_dialog_challenges_are_answered(peer: RawPeer, ua: UserAgent) -
     assert verify(bye2.headers.get("Proxy-Authorization") or "", method="BYE", password="pw")
     peer.send(reply(bye2, 200), ua.local_address)
     await asyncio.wait_for(bye_task, 3)
+
+
+async def test_cancel_with_no_487_gives_up_after_64_t1(peer: RawPeer) -> None:
+    async with UserAgent("127.0.0.1", 0, timers=TINY) as ua:
+        out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                              sdp=OFFER)
+        invite = await peer.request("INVITE")
+        peer.send(reply(invite, 180), ua.local_address)
+        waiting = asyncio.ensure_future(out.wait_answer(0.05))
+        cancel = await peer.request("CANCEL")
+        peer.send(reply(cancel, 200), ua.local_address)  # ... and never a 487
+        with pytest.raises(InviteFailed) as info:
+            await asyncio.wait_for(waiting, 2)  # 64*T1 = 0.64 s, well before the 4 s grace
+        assert info.value.status == 408
+        for _ in range(100):
+            if not ua._clients:
+                break
+            await asyncio.sleep(0.01)
+        assert not ua._clients  # the INVITE transaction is gone, not stuck in Proceeding

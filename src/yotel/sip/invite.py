@@ -11,7 +11,7 @@ from yotel.sip.builder import make_request, make_response
 from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed
 from yotel.sip.digest import DigestCredentials, answer_challenge
 from yotel.sip.message import SipRequest, SipResponse
-from yotel.sip.transaction import ClientTransaction, ServerTransaction
+from yotel.sip.transaction import ClientTransaction, ServerTransaction, State
 
 if TYPE_CHECKING:
     from yotel.sip.ua import UserAgent
@@ -153,6 +153,13 @@ class OutgoingInvite:
         cancel = SipRequest(headers, b"", "CANCEL", request.uri)
         self._cancel_wanted = False
         self._ua.start_client(cancel, self.peer, lambda _r: None, lambda: None)
+        asyncio.get_running_loop().call_later(self._ua.timers.timeout, self._abandon)
+
+    def _abandon(self) -> None:
+        """§9.1: no final response 64*T1 after our CANCEL: the INVITE is over for us."""
+        if self._transaction is not None and self._transaction.state is State.PROCEEDING:
+            self._transaction.terminate()
+        self._fail(InviteFailed(408, "Request Timeout"))
 
 
 class IncomingInvite:
