@@ -60,3 +60,37 @@ async def test_hold_mute_and_dtmf(engine: MediaEngine, phone: Phone) -> None:
                 await asyncio.sleep(0.02)
         await call.hangup()
         assert (await call.wait_ended(5)).outcome == "hangup"
+
+
+async def test_prompt_and_music_on_hold_through_the_player(engine: MediaEngine,
+                                                           phone: Phone) -> None:
+    from yotel.media.player import AudioPlayer
+    from yotel.rtp import g711
+    from yotel.testing.audio import dominant_frequency
+    from yotel.testing.audio import tone as pcm_tone
+
+    def heard(since: int) -> float:
+        audio = b"".join(p for _, p in phone.received[since:])
+        return dominant_frequency(g711.decode(audio, "pcmu"))
+
+    async with FakeVoiceAI(mode="play", play_audio=tone(1000, 5.0)) as ai:
+        call = await engine.originate(
+            phone.uri, fork=(ForkConfig(url=ai.url, allow_insecure=True), {"call_id": "play"}))
+        kinds: list[str] = []
+        call.subscribe(lambda event: kinds.append(event.kind))
+        await asyncio.wait_for(call.answered.wait(), 5)
+        await (await ai.next_session()).wait_for_binary(1)
+        call.play(AudioPlayer(pcm_tone(600, 0.4)))
+        mark = len(phone.received)
+        async with asyncio.timeout(5):
+            while "play_finished" not in kinds:
+                await asyncio.sleep(0.02)
+        assert abs(heard(mark + 2) - 600) < 20  # the prompt replaced the AI while it played
+        await call.hold(AudioPlayer(pcm_tone(300, 0.1), loop=True))
+        await asyncio.sleep(0.05)
+        mark = len(phone.received)
+        await asyncio.sleep(0.3)
+        assert abs(heard(mark) - 300) < 20  # music on hold, looping
+        await call.unhold()
+        await call.hangup()
+        await call.wait_ended(5)
