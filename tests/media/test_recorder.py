@@ -24,7 +24,8 @@ async def test_left_is_the_caller_right_is_the_ai(tmp_path: Path) -> None:
     result = await recorder.close()
     assert result.duration_s == pytest.approx(3.0) and result.pauses == []
     wav = read_wav(result.path)
-    assert (wav.rate, wav.channels, wav.duration_s) == (8000, 2, pytest.approx(3.0))
+    assert (wav.rate, wav.channels) == (8000, 2)
+    assert wav.duration_s == pytest.approx(3.0)
     caller, ai = wav.channel(0), wav.channel(1)
     assert has_tone(caller, 440) and not has_tone(caller, 1000)
     assert has_tone(ai, 1000) and not has_tone(ai, 440)
