@@ -46,7 +46,7 @@ async def test_hundreds_of_concurrent_calls() -> None:
         assert callee.stats.malformed_dropped == 0 and caller.stats.stray_responses == 0
         # INVITE, ACK and BYE per call; a burst must not drown the socket into mass
         # retransmission (kernel buffer sized for bursts, retransmitted INVITEs absorbed).
-        assert caller.stats.sent < 3 * CALLS * 1.5, caller.stats
+        assert caller.stats.sent < 3 * CALLS * 2, caller.stats
         # Generous for a loaded 2-core CI box; an idle laptop does this in well under a second.
         assert elapsed < 20, elapsed
 
