@@ -180,3 +180,66 @@ def test_unknown_laws_are_refused_and_arrays_round_trip() -> None:
     assert samples.dtype == np.int16
     assert g711.encode_samples(samples, "pcma") == bytes(range(256))
     assert g711.silence("pcmu", 80) == b"\xff" * 80 and g711.silence("pcma") == b"\xd5" * 160
+
+
+# Captured by sipp's authors: Debian sip-tester's /usr/share/sip-tester/dtmf_2833_1.pcap and
+# dtmf_2833_pound.pcap, the UDP payloads (RFC 2833/4733, PT 101). Note the three end packets
+# repeat the same sequence number, and the first update has duration 0.
+SIPP_DIGIT_1 = [bytes.fromhex(h) for h in (
+    "80e51f30000033e00e05384e010a0000", "80651f31000033e00e05384e010a0140",
+    "80651f32000033e00e05384e010a0280", "80651f33000033e00e05384e010a03c0",
+    "80651f34000033e00e05384e010a0500", "80651f35000033e00e05384e010a0640",
+    "80651f36000033e00e05384e010a0780", "80651f37000033e00e05384e018a08c0",
+    "80651f37000033e00e05384e018a08c0", "80651f37000033e00e05384e018a08c0")]
+SIPP_POUND_END = bytes.fromhex("806520fb000169e00e05384e0b8a08c0")
+# The first packet of sip-tester's g711a.pcap: PCMA, marker, 30 ms of A-law silence.
+SIPP_PCMA = bytes.fromhex("8088e6fd000000f0dee0ee8f") + b"\xd5" * 240
+
+
+def test_captured_sipp_packets_round_trip() -> None:
+    for wire in [*SIPP_DIGIT_1, SIPP_POUND_END, SIPP_PCMA]:
+        assert bytes(RtpPacket.parse(wire)) == wire
+    first = RtpPacket.parse(SIPP_DIGIT_1[0])
+    assert (first.payload_type, first.marker, first.sequence, first.timestamp) == (
+        101, True, 0x1F30, 0x33E0)
+    pcma = RtpPacket.parse(SIPP_PCMA)
+    assert (pcma.payload_type, pcma.marker, len(pcma.payload)) == (8, True, 240)
+    assert read_header(SIPP_PCMA) == (8, 0xE6FD, 0xF0, 0xDEE0EE8F, True, 12)
+
+
+def test_captured_sipp_digits_are_reported_once() -> None:
+    receiver = DtmfReceiver()
+    reported = [d for wire in SIPP_DIGIT_1
+                for d in receiver.feed(RtpPacket.parse(wire).timestamp,
+                                       RtpPacket.parse(wire).payload)]
+    assert reported == [("1", 280)]
+    pound = RtpPacket.parse(SIPP_POUND_END)  # only an end packet survived: still reported
+    assert receiver.feed(pound.timestamp, pound.payload) == [("#", 280)]
+
+
+def test_padding_round_trips_exactly_and_bad_fields_refuse_to_serialise() -> None:
+    padded = RtpPacket(0, 9, 8, 7, b"abc", padding=5)
+    wire = bytes(padded)
+    assert wire[0] & 0x20 and wire[-1] == 5 and RtpPacket.parse(wire) == padded
+    assert read_header(wire) is None  # padded packets take the full parser
+    for bad in (RtpPacket(128, 0, 0, 0, b""), RtpPacket(0, 1 << 16, 0, 0, b""),
+                RtpPacket(0, 0, 0, 0, b"", extension=(1, b"abc")),
+                RtpPacket(0, 0, 0, 0, b"", csrc=tuple(range(16)))):
+        with pytest.raises(ValueError):
+            bytes(bad)
+
+
+@given(st.builds(
+    RtpPacket, st.integers(0, 127), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF),
+    st.integers(0, 0xFFFFFFFF), st.binary(max_size=200), st.booleans(),
+    st.lists(st.integers(0, 0xFFFFFFFF), max_size=15).map(tuple),
+    st.none() | st.tuples(st.integers(0, 0xFFFF),
+                          st.binary(max_size=16).map(lambda b: b[:len(b) - len(b) % 4])),
+    st.integers(0, 255)))
+def test_any_packet_round_trips(packet: RtpPacket) -> None:
+    assert RtpPacket.parse(bytes(packet)) == packet
+    header = read_header(bytes(packet))
+    rtcp_range = packet.marker and 64 <= packet.payload_type <= 95  # RFC 5761 §4: reads as RTCP
+    if not packet.padding and not rtcp_range:
+        assert header is not None and header[:5] == (
+            packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc, packet.marker)

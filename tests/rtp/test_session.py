@@ -212,3 +212,18 @@ def test_port_pool_hands_out_even_ports_until_exhausted() -> None:
     assert pool.allocate() == 20004 and pool.available == 0
     with pytest.raises(ValueError):
         RtpPortPool(20001, 20001)
+
+
+async def test_captured_sipp_digit_over_udp_is_reported_once(
+        pool: RtpPortPool, peers: MakePeer) -> None:
+    from .test_packet_g711_dtmf import SIPP_DIGIT_1
+
+    ours, peer = await RtpSession.open("127.0.0.1", pool), await peers()
+    ours.configure(payload_type=8, dtmf_pt=101, remote=("127.0.0.1", 9))
+    digits: list[tuple[str, int]] = []
+    ours.on_dtmf = lambda d, ms: digits.append((d, ms))
+    for wire in SIPP_DIGIT_1:
+        peer.send(wire, ours.local_port)
+    await until(lambda: ours.stats.packets_received + ours.stats.duplicates == 10)
+    assert digits == [("1", 280)] and ours.stats.duplicates == 2  # repeats share a seq
+    ours.close()

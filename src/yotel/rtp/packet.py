@@ -25,7 +25,8 @@ class RtpPacket:
     payload: bytes
     marker: bool = False
     csrc: tuple[int, ...] = ()
-    extension: tuple[int, bytes] | None = None  # (profile, data)
+    extension: tuple[int, bytes] | None = None  # (profile, data: whole 32-bit words)
+    padding: int = 0  # §5.1 P bit: bytes appended after the payload, the count byte included
 
     @classmethod
     def parse(cls, data: bytes) -> RtpPacket:
@@ -48,27 +49,38 @@ class RtpPacket:
                 raise RtpError("truncated extension")
             extension = (profile, bytes(data[offset + 4:end]))
             offset = end
-        end = len(data)
+        end, pad = len(data), 0
         if b0 & 0x20:
             pad = data[-1]
             if pad == 0 or offset + pad > end:
                 raise RtpError("bad padding")
             end -= pad
         return cls(b1 & 0x7F, seq, ts, ssrc, bytes(data[offset:end]), bool(b1 & 0x80),
-                   tuple(csrc), extension)
+                   tuple(csrc), extension, pad)
 
     def __bytes__(self) -> bytes:
-        b0 = 0x80 | len(self.csrc) | (0x10 if self.extension else 0)
+        self._check()
+        b0 = 0x80 | len(self.csrc) | (0x10 if self.extension else 0) | (
+            0x20 if self.padding else 0)
         b1 = (0x80 if self.marker else 0) | self.payload_type
-        out = [HEADER.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
-                           self.ssrc)]
+        out = [HEADER.pack(b0, b1, self.sequence, self.timestamp, self.ssrc)]
         out += [struct.pack("!I", c) for c in self.csrc]
         if self.extension:
             profile, data = self.extension
-            padded = data + b"\0" * (-len(data) % 4)
-            out.append(struct.pack("!HH", profile, len(padded) // 4) + padded)
+            out.append(struct.pack("!HH", profile, len(data) // 4) + data)
         out.append(self.payload)
+        if self.padding:
+            out.append(bytes(self.padding - 1) + bytes([self.padding]))
         return b"".join(out)
+
+    def _check(self) -> None:
+        if not 0 <= self.payload_type <= 127 or len(self.csrc) > 15:
+            raise ValueError("payload type is 7 bits and at most 15 CSRCs fit")
+        if not (0 <= self.sequence <= 0xFFFF and 0 <= self.timestamp <= 0xFFFFFFFF
+                and 0 <= self.ssrc <= 0xFFFFFFFF and 0 <= self.padding <= 255):
+            raise ValueError("a header field is out of range")
+        if self.extension and (len(self.extension[1]) % 4 or len(self.extension[1]) > 0x3FFFC):
+            raise ValueError("an extension is whole 32-bit words (RFC 3550 §5.3.1)")
 
 
 def read_header(data: bytes) -> tuple[int, int, int, int, bool, int] | None:
