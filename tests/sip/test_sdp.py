@@ -225,3 +225,12 @@ def test_non_rtp_audio_stream_is_not_ours() -> None:
     data = SIPP_SDP.replace(b"RTP/AVP 0", b"RTP/SAVP 0")
     with pytest.raises(SdpError, match="no audio"):
         SessionDescription.parse(data)
+
+
+def test_only_8khz_telephone_event_is_used() -> None:
+    offer = SessionDescription.parse(
+        SIPP_SDP.replace(b"RTP/AVP 0", b"RTP/AVP 0 100 101")
+        + b"a=rtpmap:100 telephone-event/16000\r\na=rtpmap:101 TELEPHONE-EVENT/8000\r\n")
+    assert offer.media.dtmf_pt() == 101
+    ours, result = answer(offer, "10.0.0.5", 1, [PCMU])
+    assert result.dtmf_pt == 101 and ours.media.payload_types == [0, 101]

@@ -36,8 +36,11 @@ class MediaDescription:
         return name.split("/")[0].upper() if name else STATIC_PT.get(pt)
 
     def dtmf_pt(self) -> int | None:
+        """The RFC 4733 telephone-event payload type at 8 kHz (the rate of our G.711 clock;
+        a wideband event stream would not match our timestamps)."""
         return next((pt for pt in self.payload_types
-                     if (self.codec(pt) or "").lower() == "telephone-event"), None)
+                     if self.rtpmap.get(pt, "").lower().startswith("telephone-event/8000")),
+                    None)
 
 
 @dataclass
