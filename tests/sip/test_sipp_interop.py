@@ -66,14 +66,14 @@ async def test_sipp_uas_answers_yotel_invite_and_yotel_hangs_up(yotel: UserAgent
     assert SessionDescription.parse(dialog.remote_sdp or b"").media.port == sipp.media_port
     await dialog.bye()
     result = await sipp.wait(20)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
 
 
 async def test_sipp_uac_calls_yotel_and_sipp_hangs_up(yotel: UserAgent) -> None:
     answerer = Answerer()
     yotel.on_invite = answerer
     result = await run_sipp(scenario="uac", remote=yotel.local_address, timeout_s=20)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
     dialog = answerer.dialogs.get_nowait()
     await asyncio.wait_for(dialog.terminated.wait(), 5)
     assert dialog.end_reason == "remote_bye"
@@ -83,7 +83,7 @@ async def test_sipp_cancels_before_answer(yotel: UserAgent) -> None:
     answerer = Answerer(answer_after=None)
     yotel.on_invite = answerer
     result = await run_sipp(scenario="uac_cancel", remote=yotel.local_address)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
     assert answerer.cancelled.is_set()
 
 
@@ -95,7 +95,7 @@ async def test_yotel_cancels_ringing_call(yotel: UserAgent) -> None:
         await out.wait_answer(0.8)
     assert info.value.status == 487
     result = await sipp.wait(20)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
 
 
 async def test_yotel_holds_and_resumes_with_reinvite(yotel: UserAgent) -> None:
@@ -110,14 +110,14 @@ async def test_yotel_holds_and_resumes_with_reinvite(yotel: UserAgent) -> None:
     assert SessionDescription.parse(resumed).media.direction == "sendrecv"
     await dialog.bye()
     result = await sipp.wait(20)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
 
 
 async def test_sipp_puts_yotel_on_hold(yotel: UserAgent) -> None:
     answerer = Answerer()
     yotel.on_invite = answerer
     result = await run_sipp(scenario="uac_reinvite", remote=yotel.local_address)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
     assert [r.media.direction for r in answerer.reinvites] == ["sendonly"]
 
 
@@ -134,10 +134,10 @@ async def test_digest_challenge_from_sipp(yotel: UserAgent, password: str, statu
             await out.wait_answer(10)
         assert info.value.status == status
     result = await sipp.wait(20)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
 
 
 async def test_options_stray_bye_and_unknown_method(yotel: UserAgent) -> None:
     result = await run_sipp(scenario="uac_misc", remote=yotel.local_address)
-    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.ok, result.report
     assert yotel.stats.rejected_481 == 1
