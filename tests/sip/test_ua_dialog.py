@@ -383,3 +383,15 @@ async def test_cancel_with_no_487_gives_up_after_64_t1(peer: RawPeer) -> None:
                 break
             await asyncio.sleep(0.01)
         assert not ua._clients  # the INVITE transaction is gone, not stuck in Proceeding
+
+
+async def test_unresolvable_host_is_503(ua: UserAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    async def no_such_host(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_host)
+    with pytest.raises(InviteFailed) as info:
+        await ua.invite("sip:1@trunk.invalid", from_uri="sip:y@127.0.0.1", sdp=OFFER)
+    assert info.value.status == 503

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -358,12 +359,19 @@ def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) ->
 
 
 async def _resolve(uri: SipUri) -> Address:
+    """An address for the Request-URI's host (A/AAAA only: no RFC 3263 NAPTR/SRV); a name
+    that does not resolve is a 503 like an unreachable trunk."""
     host, port = uri.address
     try:
         ipaddress.ip_address(host)
         return host, port
     except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-        if not infos:
-            raise InviteFailed(503, f"cannot resolve {host}") from None
-        return str(infos[0][4][0]), port
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise InviteFailed(503, f"cannot resolve {host}: {exc}") from None
+    if not infos:
+        raise InviteFailed(503, f"cannot resolve {host}")
+    return str(infos[0][4][0]), port
