@@ -227,3 +227,30 @@ async def test_captured_sipp_digit_over_udp_is_reported_once(
     await until(lambda: ours.stats.packets_received + ours.stats.duplicates == 10)
     assert digits == [("1", 280)] and ours.stats.duplicates == 2  # repeats share a seq
     ours.close()
+
+
+async def test_a_stranger_cannot_steal_the_latch_and_consumer_bugs_do_not_kill_the_socket(
+        pool: RtpPortPool, peers: MakePeer) -> None:
+    ours, phone, stranger = (await RtpSession.open("127.0.0.1", pool), await peers(),
+                             await peers())
+    ours.configure(payload_type=0, dtmf_pt=101, remote=("127.0.0.1", 9))
+    got: list[int] = []
+
+    def consume(_payload: bytes, _ts: int, seq: int) -> None:
+        got.append(seq)
+        if seq == 2:
+            raise RuntimeError("a bug in the consumer")
+
+    ours.on_audio = consume
+    for seq in (1, 2):
+        phone.send(bytes(RtpPacket(0, seq, seq * 160, 7, b"\xff" * 160)), ours.local_port)
+    await until(lambda: len(got) == 2)
+    stranger.send(bytes(RtpPacket(0, 500, 1, 99, b"\x00" * 160)), ours.local_port)
+    await until(lambda: ours.stats.foreign == 1)
+    phone.send(bytes(RtpPacket(0, 900, 1, 8, b"\xff" * 160)), ours.local_port)  # new stream
+    await until(lambda: len(got) == 3)
+    assert got == [1, 2, 900] and ours.stats.restarts == 1 and ours.stats.callback_errors == 1
+    ours.send_frame(b"\xff" * 160)
+    assert (await phone.next()).payload_type == 0
+    assert stranger.received.empty()
+    ours.close()

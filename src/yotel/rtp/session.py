@@ -7,7 +7,9 @@ dropped; the socket never dies on bad input.
 
 Symmetric RTP (RFC 4961): we send to where the peer's packets come from, which is what reaches
 a phone behind NAT whatever its SDP says. The first valid packet latches the address; later
-in-order packets of the same stream may move it (a NAT rebinding); a new SSRC re-latches.
+in-order packets of the same stream (SSRC) may move it (a NAT rebinding); a new SSRC is a new
+stream from the same address, while a new SSRC from elsewhere is dropped as a stranger until an
+SDP change (`set_remote` with a new address) opens the latch again.
 """
 
 from __future__ import annotations
@@ -153,7 +155,10 @@ class RtpSession(asyncio.DatagramProtocol):
         pt = b1 & 0x7F
         if pt == self.payload_type:
             if self._accept(seq, ssrc, len(data), addr) and self.on_audio is not None:
-                self.on_audio(data[offset:], ts, seq)
+                try:
+                    self.on_audio(data[offset:], ts, seq)
+                except Exception:  # a consumer's bug must not close the socket (asyncio would)
+                    self._callback_failed()
             if self._dtmf.pending:
                 self._report_digits(self._dtmf.poll(asyncio.get_running_loop().time()))
         elif pt == self.dtmf_pt:
@@ -170,10 +175,20 @@ class RtpSession(asyncio.DatagramProtocol):
         else:
             self.stats.malformed += 1
 
+    def _callback_failed(self) -> None:
+        self.stats.callback_errors += 1
+        if self.stats.callback_errors == 1:  # once per session: 50 tracebacks a second help nobody
+            log.exception("RTP consumer failed on port %s (further failures counted)",
+                          self.local_port)
+
     def _accept(self, seq: int, ssrc: int, size: int, addr: tuple[str, int]) -> bool:
-        """Count the packet and latch its source; False for a duplicate or a stale packet."""
+        """Count the packet and latch its source; False for a duplicate, a stale packet, or a
+        stranger (a new SSRC from a new address while latched: only an SDP change moves us)."""
         if ssrc != self._peer_ssrc:
             if self._peer_ssrc != -1:
+                if addr != self.remote:
+                    self.stats.foreign += 1
+                    return False
                 self.stats.restarts += 1
             self._peer_ssrc = ssrc
             self._tracker.reset()
@@ -200,7 +215,10 @@ class RtpSession(asyncio.DatagramProtocol):
         for digit, duration in digits:
             self.stats.dtmf_digits_received += 1
             if self.on_dtmf is not None:
-                self.on_dtmf(digit, duration)
+                try:
+                    self.on_dtmf(digit, duration)
+                except Exception:
+                    self._callback_failed()
 
     # -- send ---------------------------------------------------------------------------------
     def send_frame(self, payload: bytes) -> None:

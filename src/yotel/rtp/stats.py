@@ -27,6 +27,8 @@ class RtpStats:
     stale: int = 0  # too old to place; dropped
     restarts: int = 0  # sequence jumps and SSRC changes (a new stream)
     malformed: int = 0
+    foreign: int = 0  # another source's stream while latched; dropped
+    callback_errors: int = 0  # on_audio / on_dtmf raised; the socket carries on
     rtcp: int = 0
     unexpected_pt: int = 0
     dtmf_digits_received: int = 0
