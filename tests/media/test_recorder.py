@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import wave
 from pathlib import Path
 
 import pytest
 
 from yotel.media.recorder import PauseSpan, StereoRecorder
-from yotel.testing.audio import frames, has_tone, read_wav, rms, tone
+from yotel.rtp import g711
+from yotel.testing.audio import (
+    dominant_frequency,
+    frames,
+    has_tone,
+    read_wav,
+    rms,
+    silence,
+    tone,
+    tone_g711,
+    tone_ratio,
+    wav_bytes,
+)
 
 
 def feed(recorder: StereoRecorder, left: bytes | None, right: bytes | None, ticks: int) -> None:
@@ -94,3 +108,23 @@ async def test_a_failed_write_surfaces_at_close(tmp_path: Path) -> None:
         await recorder.close()
     with pytest.raises(RuntimeError):
         await recorder.close()
+
+
+def test_the_test_audio_tools_tell_tones_apart() -> None:
+    assert dominant_frequency(tone(1234, 0.5)) == pytest.approx(1234, abs=5)
+    assert dominant_frequency(silence(0.1)) == 0.0 and tone_ratio(silence(0.1), 440) == 0.0
+    assert not has_tone(tone(440, 0.5, amplitude=50), 440)  # too quiet to count as heard
+    law = g711.decode(tone_g711(2000, 0.5, "pcma"), "pcma")
+    assert has_tone(law, 2000, min_ratio=0.95) and not has_tone(law, 1000)
+    assert len(frames(tone(300, 0.05))) == 2  # the 10 ms tail is not a whole frame
+    wav = read_wav(wav_bytes(tone(500, 0.2, rate=16000), rate=16000))
+    assert (wav.rate, wav.channels, wav.duration_s) == (16000, 1, 0.2)
+    assert has_tone(wav.channel(0), 500, rate=16000)
+    eight_bit = io.BytesIO()
+    with wave.open(eight_bit, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
+        out.writeframes(b"\x80" * 80)
+    with pytest.raises(ValueError, match="16-bit"):
+        read_wav(eight_bit.getvalue())
