@@ -72,7 +72,7 @@ class MediaConfig:
     default_trunk: Trunk | None = None
     answer_timeout_s: float = 30.0  # PRODUCT.md §8: then CANCEL, outcome no_answer
     drain_timeout_s: float = 30.0
-    clock_phases: int = 10  # the 20 ms period cut in 2 ms slots (docs/media.md, "The clock")
+    clock_phases: int = 5  # the 20 ms period cut in 4 ms slots (docs/media.md, "The clock")
 
     @property
     def advertised(self) -> str:
