@@ -254,3 +254,19 @@ async def test_a_stranger_cannot_steal_the_latch_and_consumer_bugs_do_not_kill_t
     assert (await phone.next()).payload_type == 0
     assert stranger.received.empty()
     ours.close()
+
+
+async def test_a_zero_address_stops_sending_and_resuming_keeps_the_latch(
+        pool: RtpPortPool, peers: MakePeer) -> None:
+    ours, phone = await RtpSession.open("127.0.0.1", pool), await peers()
+    sdp_address = ("127.0.0.1", 9)  # stands for a NAT'd phone's private, unreachable address
+    ours.configure(payload_type=0, dtmf_pt=None, remote=sdp_address)
+    phone.send(bytes(RtpPacket(0, 1, 160, 7, b"\xff" * 160)), ours.local_port)
+    await until(lambda: ours.stats.packets_received == 1)
+    ours.set_remote(("0.0.0.0", 4000))  # RFC 2543-style hold
+    ours.send_frame(b"\xff" * 160)
+    assert ours.stats.packets_sent == 0
+    ours.set_remote(sdp_address)  # resumed
+    ours.send_frame(b"\xff" * 160)
+    assert (await phone.next()).payload_type == 0 and ours.stats.packets_sent == 1
+    ours.close()

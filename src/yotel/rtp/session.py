@@ -68,6 +68,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.on_audio: AudioCallback | None = None
         self.on_dtmf: DtmfCallback | None = None
         self._sdp_remote: Address | None = None
+        self._on_hold = False  # the peer's SDP said 0.0.0.0
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         # RFC 3550 §5.1: random initial sequence number and timestamp, random SSRC (§8.1).
@@ -134,11 +135,13 @@ class RtpSession(asyncio.DatagramProtocol):
     def set_remote(self, remote: Address) -> None:
         """The peer's address from its SDP. A re-offer repeating the same address keeps the
         latched one (a NAT'd phone's hold/resume must not break its audio); a new address
-        replaces it until the peer's packets latch again."""
-        if remote == self._sdp_remote:
+        replaces it until the peer's packets latch again. 0.0.0.0 stops sending and leaves the
+        latch alone, so resuming to the old address reaches the phone at once."""
+        self._on_hold = remote[0] == _SILENT_REMOTE
+        if self._on_hold or remote == self._sdp_remote:
             return
         self._sdp_remote = remote
-        self.remote = None if remote[0] == _SILENT_REMOTE else remote
+        self.remote = remote
         self._peer_ssrc = -1
 
     # -- receive ------------------------------------------------------------------------------
@@ -237,7 +240,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def _send(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
         transport, remote = self._transport, self.remote
-        if remote is None or transport is None:
+        if remote is None or transport is None or self._on_hold:
             return
         self._seq = seq = (self._seq + 1) & 0xFFFF
         packet = _PACK(0x80, (pt | 0x80) if marker else pt, seq, ts, self._ssrc) + payload
