@@ -94,3 +94,32 @@ async def test_prompt_and_music_on_hold_through_the_player(engine: MediaEngine,
         await call.unhold()
         await call.hangup()
         await call.wait_ended(5)
+
+
+async def test_peer_hold_is_answered_recvonly_and_reported(engine: MediaEngine,
+                                                           phone: Phone) -> None:
+    from yotel.media.call import Call
+    from yotel.sip.sdp import SessionDescription, build_offer
+
+    calls: list[Call] = []
+
+    async def handler(call: Call) -> None:
+        calls.append(call)
+        await call.answer()
+
+    engine.on_inbound(handler)
+    host, port = engine.sip_address
+    dialog = await phone.call(f"sip:400@{host}:{port}")
+    kinds: list[tuple[str, object]] = []
+    calls[0].subscribe(lambda event: kinds.append((event.kind, event.data.get("held")))
+                       if event.kind == "remote_hold" else None)
+    assert phone.rtp is not None
+    hold = build_offer("127.0.0.1", phone.rtp.local_port, ["PCMU"], direction="sendonly")
+    answer = SessionDescription.parse(await dialog.reinvite(bytes(hold)))
+    assert answer.media.direction == "recvonly"
+    resume = build_offer("127.0.0.1", phone.rtp.local_port, ["PCMU"])
+    answer = SessionDescription.parse(await dialog.reinvite(bytes(resume)))
+    assert answer.media.direction == "sendrecv"
+    assert kinds == [("remote_hold", True), ("remote_hold", False)]
+    await dialog.bye()
+    assert (await calls[0].wait_ended(5)).outcome == "caller_hangup"
