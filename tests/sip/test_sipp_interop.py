@@ -12,7 +12,7 @@ from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import IncomingInvite
 from yotel.sip.sdp import PCMU, SessionDescription, answer, build_offer, with_direction
 from yotel.sip.ua import UserAgent
-from yotel.testing.sipp import run_sipp, start_sipp
+from yotel.testing.sipp import run_sipp, sipp_running
 
 pytestmark = pytest.mark.sipp
 
@@ -59,13 +59,13 @@ def offer() -> bytes:
 
 
 async def test_sipp_uas_answers_yotel_invite_and_yotel_hangs_up(yotel: UserAgent) -> None:
-    sipp = await start_sipp(scenario="uas")
-    out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
-                             sdp=offer())
-    dialog = await out.wait_answer(10)
-    assert SessionDescription.parse(dialog.remote_sdp or b"").media.port == sipp.media_port
-    await dialog.bye()
-    result = await sipp.wait(20)
+    async with sipp_running(scenario="uas") as sipp:
+        out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
+                                 sdp=offer())
+        dialog = await out.wait_answer(10)
+        assert SessionDescription.parse(dialog.remote_sdp or b"").media.port == sipp.media_port
+        await dialog.bye()
+        result = await sipp.wait(20)
     assert result.ok, result.report
 
 
@@ -88,28 +88,28 @@ async def test_sipp_cancels_before_answer(yotel: UserAgent) -> None:
 
 
 async def test_yotel_cancels_ringing_call(yotel: UserAgent) -> None:
-    sipp = await start_sipp(scenario="uas_cancel")
-    out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
-                             sdp=offer())
-    with pytest.raises(InviteFailed) as info:
-        await out.wait_answer(0.8)
-    assert info.value.status == 487
-    result = await sipp.wait(20)
+    async with sipp_running(scenario="uas_cancel") as sipp:
+        out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
+                                 sdp=offer())
+        with pytest.raises(InviteFailed) as info:
+            await out.wait_answer(0.8)
+        assert info.value.status == 487
+        result = await sipp.wait(20)
     assert result.ok, result.report
 
 
 async def test_yotel_holds_and_resumes_with_reinvite(yotel: UserAgent) -> None:
-    sipp = await start_sipp(scenario="uas_hold")
-    ours = build_offer("127.0.0.1", 42000, [PCMU])
-    out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
-                             sdp=bytes(ours))
-    dialog = await out.wait_answer(10)
-    held = await dialog.reinvite(bytes(with_direction(ours, "sendonly")))
-    assert SessionDescription.parse(held).media.direction == "recvonly"
-    resumed = await dialog.reinvite(bytes(with_direction(ours, "sendrecv")))
-    assert SessionDescription.parse(resumed).media.direction == "sendrecv"
-    await dialog.bye()
-    result = await sipp.wait(20)
+    async with sipp_running(scenario="uas_hold") as sipp:
+        ours = build_offer("127.0.0.1", 42000, [PCMU])
+        out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
+                                 sdp=bytes(ours))
+        dialog = await out.wait_answer(10)
+        held = await dialog.reinvite(bytes(with_direction(ours, "sendonly")))
+        assert SessionDescription.parse(held).media.direction == "recvonly"
+        resumed = await dialog.reinvite(bytes(with_direction(ours, "sendrecv")))
+        assert SessionDescription.parse(resumed).media.direction == "sendrecv"
+        await dialog.bye()
+        result = await sipp.wait(20)
     assert result.ok, result.report
 
 
@@ -123,17 +123,17 @@ async def test_sipp_puts_yotel_on_hold(yotel: UserAgent) -> None:
 
 @pytest.mark.parametrize("password,status", [("secret", 200), ("wrong", 403)])
 async def test_digest_challenge_from_sipp(yotel: UserAgent, password: str, status: int) -> None:
-    sipp = await start_sipp(scenario="uas_auth")
-    out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
-                             sdp=offer(), credentials=DigestCredentials("trunkuser", password))
-    if status == 200:
-        dialog = await out.wait_answer(10)
-        await dialog.bye()
-    else:
-        with pytest.raises(InviteFailed) as info:
-            await out.wait_answer(10)
-        assert info.value.status == status
-    result = await sipp.wait(20)
+    async with sipp_running(scenario="uas_auth") as sipp:
+        out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
+                                 sdp=offer(), credentials=DigestCredentials("trunkuser", password))
+        if status == 200:
+            dialog = await out.wait_answer(10)
+            await dialog.bye()
+        else:
+            with pytest.raises(InviteFailed) as info:
+                await out.wait_answer(10)
+            assert info.value.status == status
+        result = await sipp.wait(20)
     assert result.ok, result.report
 
 

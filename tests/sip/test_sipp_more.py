@@ -11,7 +11,7 @@ from yotel.sip.dialog import Dialog
 from yotel.sip.invite import IncomingInvite
 from yotel.sip.sdp import PCMA, PCMU, SessionDescription, accept_answer, answer, build_offer
 from yotel.sip.ua import UserAgent
-from yotel.testing.sipp import run_sipp, start_sipp
+from yotel.testing.sipp import run_sipp, sipp_running
 
 pytestmark = pytest.mark.sipp
 
@@ -77,8 +77,7 @@ async def test_sipp_places_many_concurrent_calls_into_yotel(yotel: UserAgent) ->
 
 
 async def test_yotel_places_many_concurrent_calls_to_sipp(yotel: UserAgent) -> None:
-    sipp = await start_sipp(scenario="uas", calls=30, timeout_s=30)
-    try:
+    async with sipp_running(scenario="uas", calls=30, timeout_s=30) as sipp:
         offer = bytes(build_offer("127.0.0.1", 42000, [PCMU]))
         outs = [await yotel.invite(f"sip:{n}@127.0.0.1:{sipp.port}",
                                    from_uri="sip:yotel@127.0.0.1", sdp=offer)
@@ -87,14 +86,11 @@ async def test_yotel_places_many_concurrent_calls_to_sipp(yotel: UserAgent) -> N
         assert len(yotel.dialogs) == 30
         await asyncio.gather(*(dialog.bye() for dialog in dialogs))
         result = await sipp.wait(20)
-    finally:
-        await sipp.stop()
     assert result.ok, result.report
     assert yotel.dialogs == []
 
 
 async def test_yotel_delayed_offer_answers_sipp_in_the_ack(yotel: UserAgent) -> None:
-    sipp = await start_sipp(scenario="uas_late_offer")
     answers: list[bytes] = []
 
     def answer_offer(offer: bytes) -> bytes:
@@ -103,7 +99,7 @@ async def test_yotel_delayed_offer_answers_sipp_in_the_ack(yotel: UserAgent) -> 
         answers.append(bytes(reply))
         return bytes(reply)
 
-    try:
+    async with sipp_running(scenario="uas_late_offer") as sipp:
         out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}",
                                  from_uri="sip:yotel@127.0.0.1", sdp=None,
                                  answer_offer=answer_offer)
@@ -112,6 +108,4 @@ async def test_yotel_delayed_offer_answers_sipp_in_the_ack(yotel: UserAgent) -> 
         assert SessionDescription.parse(dialog.remote_sdp or b"").media.port == sipp.media_port
         await dialog.bye()
         result = await sipp.wait(20)
-    finally:
-        await sipp.stop()
     assert result.ok, result.report

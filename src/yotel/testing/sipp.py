@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 SIPP = "sipp"
+# Below Linux's ephemeral range (32768+) and clear of the RTP ranges the tests use.
+SIPP_PORTS = range(11000, 19998)
 BUILTIN = ("uas", "uac")
 _PROC_UDP = Path("/proc/net/udp")
 
@@ -33,14 +38,26 @@ def scenario_path(name: str) -> Path:
     return path
 
 
-def free_udp_port(even: bool = False) -> int:
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if not even or port % 2 == 0:
+def free_udp_port(even: bool = False, ports: range = SIPP_PORTS) -> int:
+    """A UDP port on 127.0.0.1 that is free now, from `ports` (even: also `port + 2` free, for
+    sipp's audio and video RTP). Drawn outside the kernel's ephemeral range, so sockets bound
+    to port 0 meanwhile (any test's) cannot take it before sipp binds it."""
+    for _ in range(200):
+        port = random.randrange(ports.start, ports.stop)
+        if even:
+            port -= port % 2
+        if all(_bindable(p) for p in ((port, port + 2) if even else (port,))):
             return port
     raise RuntimeError("no free UDP port")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -67,7 +84,7 @@ class SippProcess:
     port: int
     media_port: int
     workdir: Path | None = None
-    _tempdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    _owned_dir: Path | None = field(default=None, repr=False)  # ours to delete
 
     async def wait(self, timeout: float = 30.0) -> SippResult:
         """Wait for sipp to finish (killed after `timeout` seconds, then returncode != 0)."""
@@ -97,9 +114,9 @@ class SippProcess:
         return "\n".join(p.read_text(errors="replace") for p in logs)
 
     def _cleanup(self) -> None:
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
-            self._tempdir = None
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            self._owned_dir = None
 
 
 def sipp_args(*, scenario: str, port: int, media_port: int, remote: tuple[str, int] | None,
@@ -128,20 +145,36 @@ async def start_sipp(*, scenario: str, remote: tuple[str, int] | None = None,
                      keys: dict[str, str] | None = None, extra: list[str] | None = None,
                      cwd: Path | None = None) -> SippProcess:
     """Start sipp. `scenario` is a built-in (`uas`, `uac`) or a shipped XML name; `keys` become
-    `-key name value` (used as `[name]` in scenarios); sipp gives up after `timeout_s`."""
-    port = port or free_udp_port()
-    media_port = media_port or free_udp_port(even=True)
-    args = sipp_args(scenario=scenario, port=port, media_port=media_port, remote=remote,
-                     calls=calls, timeout_s=timeout_s, rtp_echo=rtp_echo, keys=keys or {},
-                     extra=extra or [])
-    tempdir = tempfile.TemporaryDirectory(prefix="yotel-sipp-") if cwd is None else None
-    workdir = Path(tempdir.name) if tempdir is not None else cwd
-    process = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, cwd=workdir)
-    sipp = SippProcess(process, port, media_port, workdir, tempdir)
-    await _wait_bound(process, port)
-    return sipp
+    `-key name value` (used as `[name]` in scenarios); sipp gives up after `timeout_s`. Ports
+    left to us are chosen free; if sipp still dies binding one (a race), it is retried."""
+    for attempt in range(3):
+        chosen_port = port or free_udp_port()
+        chosen_media = media_port or free_udp_port(even=True)
+        args = sipp_args(scenario=scenario, port=chosen_port, media_port=chosen_media,
+                         remote=remote, calls=calls, timeout_s=timeout_s, rtp_echo=rtp_echo,
+                         keys=keys or {}, extra=extra or [])
+        owned = Path(tempfile.mkdtemp(prefix="yotel-sipp-")) if cwd is None else None
+        process = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, cwd=owned or cwd)
+        sipp = SippProcess(process, chosen_port, chosen_media, owned or cwd, owned)
+        await _wait_bound(process, chosen_port)
+        retry = process.returncode is not None and port is None and media_port is None
+        if not retry or attempt == 2:
+            return sipp
+        await sipp.stop()
+    raise AssertionError("unreachable")
+
+
+@contextlib.asynccontextmanager
+async def sipp_running(**kw: Any) -> AsyncIterator[SippProcess]:
+    """`async with sipp_running(scenario=...) as sipp:` -- sipp is killed (and its directory
+    removed) when the block exits, whatever happened in it."""
+    sipp = await start_sipp(**kw)
+    try:
+        yield sipp
+    finally:
+        await sipp.stop()
 
 
 async def _wait_bound(process: asyncio.subprocess.Process, port: int,
