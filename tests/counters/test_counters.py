@@ -163,11 +163,23 @@ async def test_namespaces_are_isolated(counters: Counters) -> None:
 
 
 async def test_wrong_kind_of_value_is_a_type_error(counters: Counters) -> None:
+    # One keyspace, as in Redis: a key holds a counter, a string or a rate window, and using it
+    # as another kind is a caller's bug (TypeError), never an outage.
     await counters.set_value("s", "text")
-    with pytest.raises(TypeError):
-        await counters.incr("s")
-    with pytest.raises(TypeError):
-        await counters.get("s")
+    await counters.rate_limit("w", 5, 30)
+    misuses: list[Callable[[], Awaitable[object]]] = [
+        lambda: counters.incr("s"), lambda: counters.get("s"),
+        lambda: counters.acquire_slot("s", 3), lambda: counters.release_slot("s"),
+        lambda: counters.rate_limit("s", 5, 30), lambda: counters.incr("w"),
+        lambda: counters.get("w"), lambda: counters.get_value("w"),
+        lambda: counters.acquire_slot("w", 3)]
+    for misuse in misuses:
+        with pytest.raises(TypeError):
+            await misuse()
+    assert await counters.get_value("s") == "text"
+    assert not await counters.set_if_absent("w", "claimed", 5)  # the window is something
+    await counters.set_value("w", "replaced")  # an overwrite takes any key, as SET does
+    assert await counters.get_value("w") == "replaced"
 
 
 @pytest.mark.parametrize("limit,window_s", [(0, 1.0), (5, 0.0), (5, -1.0), (5, float("inf"))])

@@ -3,9 +3,10 @@
 asyncio runs one coroutine at a time and no method here awaits inside its critical section, so
 each operation is atomic without a lock. Time comes from an injectable monotonic clock.
 
-Expired keys are dropped when touched and, so that records nobody reads again (24 h idempotency
-records, the rate windows of ended calls) do not pile up, by a sweep of the whole store at most
-once per `sweep_interval_s`, run from a write.
+One keyspace holds counters, string values and rate windows, as in Redis: using a key as the
+wrong kind is a `TypeError` in both backends. Expired keys are dropped when touched and, so that
+records nobody reads again (24 h idempotency records, the rate windows of ended calls) do not pile
+up, by a sweep of the whole store at most once per `sweep_interval_s`, run from a write.
 """
 
 from __future__ import annotations
@@ -29,24 +30,27 @@ DEFAULT_SWEEP_INTERVAL_S = 60.0
 
 
 @dataclass
+class _Window:
+    """The admitted hits of one sliding window, oldest first."""
+
+    hits: deque[float] = field(default_factory=deque)
+
+    def trim(self, now: float, window_s: float) -> None:
+        while self.hits and self.hits[0] <= now - window_s:
+            self.hits.popleft()
+
+
+@dataclass
 class _Entry:
-    value: int | str
+    value: int | str | _Window
     expires_at: float | None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
 
-@dataclass
-class _Window:
-    """The admitted hits of one sliding window, oldest first."""
-
-    window_s: float
-    hits: deque[float] = field(default_factory=deque)
-
-    def trim(self, now: float) -> None:
-        while self.hits and self.hits[0] <= now - self.window_s:
-            self.hits.popleft()
+def _kind(value: int | str | _Window) -> str:
+    return {int: "a counter", str: "a string value"}.get(type(value), "a rate window")
 
 
 @dataclass
@@ -54,7 +58,6 @@ class _Store:
     clock: Clock
     sweep_interval_s: float
     entries: dict[str, _Entry] = field(default_factory=dict)
-    windows: dict[str, _Window] = field(default_factory=dict)
     next_sweep_at: float = 0.0
 
     def live(self, key: str) -> _Entry | None:
@@ -68,7 +71,7 @@ class _Store:
         check_ttl(ttl_s)
         return None if ttl_s is None else self.clock() + ttl_s
 
-    def put(self, key: str, value: int | str, expires_at: float | None) -> None:
+    def put(self, key: str, value: int | str | _Window, expires_at: float | None) -> None:
         self.maybe_sweep()
         self.entries[key] = _Entry(value, expires_at)
 
@@ -79,10 +82,6 @@ class _Store:
         self.next_sweep_at = now + self.sweep_interval_s
         for key in [k for k, e in self.entries.items() if e.expired(now)]:
             del self.entries[key]
-        for key, window in list(self.windows.items()):
-            window.trim(now)
-            if not window.hits:
-                del self.windows[key]
 
 
 class MemoryCounters(Counters):
@@ -100,7 +99,7 @@ class MemoryCounters(Counters):
         if entry is None:
             return 0
         if not isinstance(entry.value, int):
-            raise TypeError(f"key {key!r} holds a string value, not a counter")
+            raise TypeError(f"key {key!r} holds {_kind(entry.value)}, not a counter")
         return entry.value
 
     async def incr(self, key: str, amount: int = 1, *, ttl_s: float | None = None) -> int:
@@ -131,18 +130,25 @@ class MemoryCounters(Counters):
 
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
         check_rate_limit_args(limit, window_s)
-        self._store.maybe_sweep()
         now = self._store.clock()
-        window = self._store.windows.get(self._k(key))
-        if window is None or window.window_s != window_s:
-            window = self._store.windows[self._k(key)] = _Window(window_s)
-        window.trim(now)
+        window = self._window(key)
+        window.trim(now, window_s)
         allowed = len(window.hits) < limit
         if allowed:
             window.hits.append(now)
+            # As in Redis: the key lives one window past its last admitted hit.
+            self._store.put(self._k(key), window, now + window_s)
         reset_s = window.hits[0] + window_s - now
         return RateLimitResult(allowed, limit, max(limit - len(window.hits), 0), reset_s,
                                retry_after(allowed, reset_s))
+
+    def _window(self, key: str) -> _Window:
+        entry = self._store.live(self._k(key))
+        if entry is None:
+            return _Window()
+        if not isinstance(entry.value, _Window):
+            raise TypeError(f"key {key!r} holds {_kind(entry.value)}, not a rate window")
+        return entry.value
 
     async def set_if_absent(self, key: str, value: str, ttl_s: float) -> bool:
         if self._store.live(self._k(key)) is not None:
@@ -152,14 +158,17 @@ class MemoryCounters(Counters):
 
     async def get_value(self, key: str) -> str | None:
         entry = self._store.live(self._k(key))
-        return None if entry is None else str(entry.value)
+        if entry is None:
+            return None
+        if isinstance(entry.value, _Window):
+            raise TypeError(f"key {key!r} holds a rate window, not a string value")
+        return str(entry.value)
 
     async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None:
         self._store.put(self._k(key), value, self._store.expiry(ttl_s))
 
     async def delete(self, key: str) -> None:
         self._store.entries.pop(self._k(key), None)
-        self._store.windows.pop(self._k(key), None)
 
     def with_namespace(self, namespace: str) -> MemoryCounters:
         return MemoryCounters(_store=self._store, _prefix=join_namespace(self._prefix, namespace))
@@ -168,6 +177,6 @@ class MemoryCounters(Counters):
         """Nothing to release; present so both backends close the same way."""
 
     def stored_keys(self) -> int:
-        """Keys and rate windows held in the whole store (every namespace), expired ones
-        included until the next sweep."""
-        return len(self._store.entries) + len(self._store.windows)
+        """Keys held in the whole store (every namespace), expired ones included until the
+        next sweep."""
+        return len(self._store.entries)

@@ -40,8 +40,13 @@ if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v
 """
 
+# GET fails with WRONGTYPE on a rate window; a string that is not a number gets the error INCR
+# would give, so both read as the caller's TypeError rather than an outage.
+_NOT_INTEGER = "return redis.error_reply('ERR value is not an integer or out of range')"
+
 _ACQUIRE = """
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not v then """ + _NOT_INTEGER + """ end
 if v >= tonumber(ARGV[1]) then return 0 end
 redis.call('INCR', KEYS[1])
 if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -51,6 +56,7 @@ return 1
 # DECR keeps the key's TTL; a missing or zero counter stays as it is.
 _RELEASE = """
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not v then """ + _NOT_INTEGER + """ end
 if v > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
 """
