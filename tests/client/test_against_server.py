@@ -79,7 +79,7 @@ async def test_sync_client_round_trip_and_errors(api_url: str,
             assert [a.id for a in client.voice_agents.iter()] == [agent.id]
             with pytest.raises(ValidationError) as bad:
                 client.voice_agents.create(name="x", ws_url="ws://insecure.example.com")
-            assert bad.value.status == 400 and bad.value.request_id.startswith("req_")
+            assert bad.value.status == 400 and (bad.value.request_id or "").startswith("req_")
             assert bad.value.type == "validation_error" and bad.value.details
         with Yotel(reader.key, api_url) as client:
             assert client.voice_agents.get(agent.id).name == "sync"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from yotel import (
     APIConnectionError,
@@ -26,9 +27,9 @@ from yotel import (
     Yotel,
     YotelError,
 )
-from yotel.client import http as http_module
 from yotel.client.errors import error_from_response, parse_retry_after
 from yotel.client.http import Call
+from yotel.client.resource import Collection, SyncResource
 
 Handler = Callable[[httpx.Request], httpx.Response]
 FAST = RetryPolicy(max_retries=2, initial_delay_s=0.001, max_delay_s=1.0)
@@ -68,7 +69,7 @@ def client(handler: Handler, retry: RetryPolicy = FAST) -> Yotel:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits the sync client asks for, recorded instead of slept."""
     waits: list[float] = []
-    monkeypatch.setattr(http_module.time, "sleep", waits.append)
+    monkeypatch.setattr("yotel.client.http.time.sleep", waits.append)
     return waits
 
 
@@ -180,27 +181,60 @@ def test_other_4xx_are_never_retried(sleeps: list[float]) -> None:
     assert len(seen) == 1 and sleeps == []
 
 
-def test_state_changing_call_gets_one_key_for_all_its_retries(sleeps: list[float]) -> None:
+class _Session(BaseModel):
+    id: str
+
+
+_SESSIONS = Collection("/ai-sessions", _Session)
+
+
+class _Sessions(SyncResource):
+    """What a later Control API resource looks like on this base: one verb, a few lines."""
+
+    def hangup(self, call_id: str, *, metadata: dict[str, str] | None = None,
+               callback_token: str | None = None,
+               idempotency_key: str | None = None) -> dict[str, object]:
+        return self._http.run(_SESSIONS.command(
+            call_id, "control", dict, json={"event": "hangup", "metadata": metadata},
+            bearer=callback_token, idempotency_key=idempotency_key, auto_idempotency_key=True))
+
+    def get(self, call_id: str, *, callback_token: str | None = None) -> _Session:
+        return self._http.run(_SESSIONS.get(call_id, bearer=callback_token))
+
+
+def test_control_verb_keeps_one_key_across_retries_and_uses_the_callback_token(
+        sleeps: list[float]) -> None:
+    ok = {"ok": True}
     handler, seen = scripted(envelope(502, "server_error"), httpx.ReadTimeout("slow"),
-                             httpx.Response(200, json={"ok": True}),
-                             httpx.Response(200, json={"ok": True}))
-    call = Call("POST", "/ai-sessions/c1/control", dict, json={"event": "hangup"},
-                auto_idempotency_key=True, bearer="yt_cb_token")
+                             httpx.Response(200, json=ok), httpx.Response(200, json=ok),
+                             httpx.Response(200, json=ok), httpx.Response(200, json={"id": "c1"}))
     with client(handler) as c:
-        assert c._http.run(call) == {"ok": True}
-        c._http.run(call)  # a second logical call: a new key
-    keys = [r.headers["idempotency-key"] for r in seen]
-    assert len(set(keys[:3])) == 1 and uuid.UUID(keys[0]).version == 4
-    assert keys[3] != keys[0] and len(sleeps) == 2
-    assert seen[0].headers["authorization"] == "Bearer yt_cb_token"
+        sessions = _Sessions(c._http)
+        assert sessions.hangup("c1", metadata={"reason": "done"},
+                               callback_token="yt_cb_token") == ok
+        sessions.hangup("c1")  # a second logical call: a new key, the client's own key
+        sessions.hangup("c1", idempotency_key="order-42")  # cross-process dedup: caller's key
+        assert sessions.get("c1", callback_token="yt_cb_other").id == "c1"
+    keys = [r.headers.get("idempotency-key") for r in seen]
+    assert len(set(keys[:3])) == 1 and uuid.UUID(keys[0]).version == 4 and len(sleeps) == 2
+    assert keys[3] not in (None, keys[0]) and keys[4] == "order-42" and keys[5] is None
+    assert [r.headers["authorization"] for r in seen] == [
+        "Bearer yt_cb_token"] * 3 + ["Bearer yt_live_x"] * 2 + ["Bearer yt_cb_other"]
+    assert seen[0].method == "POST" and seen[0].url.path == "/api/v1/ai-sessions/c1/control"
+    assert json.loads(seen[0].content) == {"event": "hangup", "metadata": {"reason": "done"}}
 
 
-def test_idempotency_key_can_be_given(sleeps: list[float]) -> None:
-    handler, seen = scripted(httpx.Response(200, json={}))
-    call = Call("POST", "/x", dict, idempotency_key="order-42", auto_idempotency_key=True)
+def test_auto_key_makes_a_post_retryable_and_none_is_sent_without_it(
+        sleeps: list[float]) -> None:
+    handler, seen = scripted(envelope(503, "server_error"), httpx.Response(200, json=AGENT))
     with client(handler) as c:
-        c._http.run(call)
-    assert seen[0].headers["idempotency-key"] == "order-42"
+        c._http.run(Call("POST", "/voice-agents/a/start", dict, auto_idempotency_key=True))
+    assert len(seen) == 2 and seen[0].headers["idempotency-key"] == seen[1].headers[
+        "idempotency-key"]
+    handler, seen = scripted(envelope(503, "server_error"))
+    with client(handler) as c, pytest.raises(ServerError):
+        c._http.run(_SESSIONS.action("c1", "start"))
+    assert len(seen) == 1 and "idempotency-key" not in seen[0].headers
 
 
 def test_connection_error_surfaces_as_api_connection_error(sleeps: list[float]) -> None:

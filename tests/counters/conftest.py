@@ -100,7 +100,10 @@ def elapse(backend: Backend) -> Callable[[float], Awaitable[None]]:
     return backend.elapse
 
 
-@pytest.fixture(params=list(REDIS_URLS) or [None])
+_NODE_PARAMS: list[str | None] = [*REDIS_URLS] or [None]
+
+
+@pytest.fixture(params=_NODE_PARAMS)
 async def two_redis_nodes(request: pytest.FixtureRequest
                           ) -> AsyncIterator[tuple[Counters, Counters]]:
     """Two separate clients (own pools, own scripts) on one Redis: two nodes."""

@@ -1,7 +1,9 @@
 """What every resource is made of.
 
-- A `Collection` builds the `Call`s of a REST collection (create/get/list/update/delete and
-  `POST /{id}/{action}`); it owns the path and the model, so a resource never spells a URL twice.
+- A `Collection` builds the `Call`s of a REST collection (create/get/list/update/delete,
+  `POST /{id}/{action}` answered with the item, and `command`: any `POST /{id}/{sub}` with its own
+  body, answer, bearer and idempotency key, e.g. the Control API's verbs); it owns the path and
+  the model, so a resource never spells a URL twice.
 - Keyword fields are typed with a `TypedDict` (`**fields: Unpack[VoiceAgentCreate]`), so type
   checkers and editors see every documented field, and `fields_of` checks them at run time as a
   normal signature would: an unknown or missing field is a `TypeError`, not a server round trip.
@@ -11,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -21,6 +23,7 @@ from yotel.client.http import AsyncHttp, Call, SyncHttp
 from yotel.client.models import Page
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+R = TypeVar("R")
 
 
 def fields_of(schema: Any, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,8 +67,8 @@ class Collection(Generic[M]):
                     json=fields_of(self.create_fields, fields), idempotency_key=idempotency_key,
                     auto_idempotency_key=auto_idempotency_key)
 
-    def get(self, item_id: str) -> Call[M]:
-        return Call("GET", f"{self.path}/{item_id}", self.model.model_validate)
+    def get(self, item_id: str, *, bearer: str | None = None) -> Call[M]:
+        return Call("GET", f"{self.path}/{item_id}", self.model.model_validate, bearer=bearer)
 
     def list(self, **params: Any) -> Call[Page[M]]:
         return Call("GET", self.path, self.parse_page, params=params)
@@ -82,8 +85,18 @@ class Collection(Generic[M]):
 
     def action(self, item_id: str, action: str, *, idempotency_key: str | None = None) -> Call[M]:
         """`POST /{id}/{action}` answered with the item (e.g. a campaign's `start`)."""
-        return Call("POST", f"{self.path}/{item_id}/{action}", self.model.model_validate,
-                    idempotency_key=idempotency_key)
+        return self.command(item_id, action, self.model.model_validate,
+                            idempotency_key=idempotency_key)
+
+    def command(self, item_id: str, sub: str, parse: Callable[[Any], R], *,
+                json: dict[str, Any] | None = None, bearer: str | None = None,
+                idempotency_key: str | None = None,
+                auto_idempotency_key: bool = False) -> Call[R]:
+        """`POST /{id}/{sub}` with `json`, read by `parse`. `bearer` replaces the client's key
+        for this request (a call's `yt_cb_` callback token); with `auto_idempotency_key` the
+        request gets a fresh UUID v4 `Idempotency-Key` unless `idempotency_key` is given."""
+        return Call("POST", f"{self.path}/{item_id}/{sub}", parse, json=json, bearer=bearer,
+                    idempotency_key=idempotency_key, auto_idempotency_key=auto_idempotency_key)
 
     def parse_page(self, body: Any) -> Page[M]:
         page = Page[Any].model_validate(body)  # the envelope first: {"data": [...], ...}
