@@ -22,17 +22,17 @@ async def test_incr_decr_get(counters: Counters) -> None:
 
 
 async def test_incr_ttl_expires(counters: Counters, elapse: Elapse) -> None:
-    await counters.incr("t", ttl_s=0.5)
+    await counters.incr("t", ttl_s=1.0)
     assert await counters.get("t") == 1
-    await elapse(0.7)
+    await elapse(1.2)
     assert await counters.get("t") == 0
 
 
 async def test_incr_without_ttl_keeps_the_existing_expiry(counters: Counters,
                                                           elapse: Elapse) -> None:
-    await counters.incr("t", ttl_s=0.5)
+    await counters.incr("t", ttl_s=1.0)
     assert await counters.incr("t", 2) == 3
-    await elapse(0.7)
+    await elapse(1.2)
     assert await counters.get("t") == 0
 
 
@@ -60,10 +60,10 @@ async def test_concurrent_acquire_and_release_balance(counters: Counters) -> Non
 
 
 async def test_slot_ttl_frees_slots_of_a_dead_holder(counters: Counters, elapse: Elapse) -> None:
-    assert await counters.acquire_slot("s", 1, ttl_s=0.5)
-    assert not await counters.acquire_slot("s", 1, ttl_s=0.5)
-    await elapse(0.7)
-    assert await counters.acquire_slot("s", 1, ttl_s=0.5)
+    assert await counters.acquire_slot("s", 1, ttl_s=1.0)
+    assert not await counters.acquire_slot("s", 1, ttl_s=1.0)
+    await elapse(1.2)
+    assert await counters.acquire_slot("s", 1, ttl_s=1.0)
 
 
 async def test_release_never_goes_negative(counters: Counters) -> None:
@@ -111,12 +111,12 @@ async def test_rate_limit_keys_are_independent(counters: Counters) -> None:
 
 async def test_idempotency_record_life_cycle(counters: Counters, elapse: Elapse) -> None:
     # Claim, store the response, replay; the record expires with its TTL.
-    assert await counters.set_if_absent("idem", "pending", 0.5)
-    assert not await counters.set_if_absent("idem", "other", 0.5)
+    assert await counters.set_if_absent("idem", "pending", 1.0)
+    assert not await counters.set_if_absent("idem", "other", 1.0)
     assert await counters.get_value("idem") == "pending"
-    await counters.set_value("idem", '{"ok": true}', 0.5)
+    await counters.set_value("idem", '{"ok": true}', 1.0)
     assert await counters.get_value("idem") == '{"ok": true}'
-    await elapse(0.7)
+    await elapse(1.2)
     assert await counters.get_value("idem") is None
     assert await counters.set_if_absent("idem", "again", 5)
     await counters.delete("idem")
