@@ -223,6 +223,15 @@ def test_bare_lf_and_leading_crlf_are_tolerated() -> None:
     assert msg.cseq == (7, "OPTIONS") and msg.body == b"x"
 
 
+@pytest.mark.parametrize("blank", [b"\n\n", b"\n\r\n", b"\r\n\r\n"])
+def test_head_ends_at_the_first_blank_line_whatever_its_line_ends(blank: bytes) -> None:
+    # A bare-LF head with a CRLF SDP body: the body's own blank line is not the separator.
+    head = crafted(content_length=False).split(b"\r\n\r\n")[0].replace(b"\r\n", b"\n")
+    body = b"v=0\r\n\r\ns=x\r\n"
+    msg = parse_message(head + blank + body)
+    assert msg.body == body and msg.cseq == (7, "OPTIONS")
+
+
 def test_folded_header_is_joined() -> None:
     msg = parse_message(crafted("Subject: first\r\n\tsecond\r\n  third\r\n"))
     assert msg.headers.get("Subject") == "first second third"

@@ -115,11 +115,13 @@ def _parse_headers(lines: Iterable[str]) -> Headers:
 
 
 def _split_head(data: bytes) -> tuple[str, bytes]:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        index = data.find(sep)
-        if index >= 0:
-            head, body = data[:index], data[index + len(sep):]
-            break
+    # The head ends at the first blank line, CRLF or bare LF: a bare-LF head may carry a
+    # CRLF body (SDP), whose own blank line must not be taken for the end of the head.
+    ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n")
+            if (i := data.find(sep)) >= 0]
+    if ends:
+        index, size = min(ends)
+        head, body = data[:index], data[index + size:]
     else:
         head, body = data, b""
     try:
