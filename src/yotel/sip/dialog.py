@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class DialogHost(Protocol):
                                 already_sent: bool = False) -> SipRequest | None: ...
 
     def forget_dialog(self, dialog: Dialog) -> None: ...
+
+    def spawn(self, coro: Awaitable[None]) -> None: ...
 
 
 @dataclass
@@ -129,19 +132,54 @@ class Dialog:
 
     async def reinvite(self, sdp: bytes) -> bytes:
         """Send a re-INVITE (hold, resume, new media) and return the peer's answer. On glare
-        (491, both sides re-INVITEd at once) it retries once after the §14.1 back-off."""
+        (491, both sides re-INVITEd at once) it retries once after the §14.1 back-off. A 481,
+        a 408 or no answer at all ends the dialog (§14.1) before InviteFailed is raised."""
         async with self._lock:
-            request, response = await self._send("INVITE", sdp)
-            if response.status == 491 and not self.terminated.is_set():
-                await asyncio.sleep(glare_backoff(self.caller))
+            try:
                 request, response = await self._send("INVITE", sdp)
+                if response.status == 491 and not self.terminated.is_set():
+                    await asyncio.sleep(glare_backoff(self.caller))
+                    request, response = await self._send("INVITE", sdp)
+            except InviteFailed as failure:  # our client transaction timed out
+                self._lost(failure.status)
+                raise
             if response.status >= 300:
+                self._lost(response.status)
                 raise InviteFailed(response.status, response.reason, response)
+            self._refresh_target(response.headers.get("Contact"), None)
             self._send_ack(request)
             self.local_sdp = sdp
             if response.body:
                 self.remote_sdp = response.body
             return response.body
+
+    def _lost(self, status: int) -> None:
+        """§12.2.1.2: a 481 means the peer has no such dialog; a 408 (or silence) that it is
+        unreachable. Either way the dialog is over; after a timeout a BYE is still attempted
+        (§14.1), in the background: it may time out too."""
+        if status == 481:
+            self.end("dialog_gone")
+        elif status == 408 and not self.terminated.is_set():
+            self.end("timeout")
+            self._host.spawn(self._quiet_bye())
+
+    async def _quiet_bye(self) -> None:
+        with contextlib.suppress(InviteFailed):
+            await self._send("BYE")
+
+    def _refresh_target(self, contact: str | None, source: Address | None) -> None:
+        """§12.2.1.2 / §12.2.2: a target refresh (re-INVITE) moves the remote target to the
+        new Contact; where requests go follows unless a route set or NAT decides it."""
+        if not contact:
+            return
+        try:
+            target = NameAddr.parse(contact).uri
+        except ValueError:
+            return  # an unreadable Contact refreshes nothing; the old target still works
+        self.state.remote_target = target
+        if not self.state.route_set:
+            self.state.peer = peer_for([], target, source or self.state.peer,
+                                       symmetric=not self.caller)
 
     def _send_ack(self, invite: SipRequest) -> None:
         ack = self.build("ACK", cseq=invite.cseq[0])
@@ -189,6 +227,7 @@ class Dialog:
         if offer:
             self.remote_sdp = offer
         self.local_sdp = answer
+        self._refresh_target(request.headers.get("Contact"), source)
         response = make_response(request, 200, contact=self._host.contact, body=answer)
         ack = await self._host.respond_until_ack(self, request, response, source)
         if ack is not None and ack.body:
@@ -206,6 +245,27 @@ def request_target(target: SipUri, route_set: list[str]) -> tuple[str, list[str]
     if first.param("lr") is not None:
         return str(target), list(route_set)
     return str(first), [*route_set[1:], f"<{target}>"]
+
+
+def peer_for(routes: list[str], target: SipUri, fallback: Address, *,
+             symmetric: bool = False) -> Address:
+    """Where in-dialog requests go: the first route (§12.2.1.1); for the callee, the address
+    the caller's requests come from (symmetric, works behind NAT, cf. RFC 3581); else the
+    target's address when it is a literal IP (no RFC 3263 lookups in a dialog)."""
+    if routes:
+        return NameAddr.parse(routes[0]).uri.address
+    if symmetric:
+        return fallback
+    host, port = target.address
+    return (host, port) if _is_ip(host) else fallback
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def glare_backoff(owns_call_id: bool) -> float:

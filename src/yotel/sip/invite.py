@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import make_request, make_response
-from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed
+from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed, peer_for
 from yotel.sip.digest import DigestCredentials, answer_challenge
 from yotel.sip.message import SipRequest, SipResponse
 from yotel.sip.transaction import ClientTransaction, ServerTransaction, State
@@ -251,7 +251,7 @@ def dialog_state_uac(request: SipRequest, response: SipResponse, peer: Address) 
     routes = list(reversed(response.headers.get_all("Record-Route")))
     return DialogState(request.call_id, NameAddr.parse(request.require("From")),
                        NameAddr.parse(response.require("To")), target, routes,
-                       request.cseq[0], 0, _peer_for(routes, target, peer))
+                       request.cseq[0], 0, peer_for(routes, target, peer))
 
 
 def dialog_state_uas(request: SipRequest, to_tag: str, source: Address) -> DialogState:
@@ -262,25 +262,5 @@ def dialog_state_uas(request: SipRequest, to_tag: str, source: Address) -> Dialo
     routes = request.headers.get_all("Record-Route")
     local = NameAddr.parse(request.require("To")).with_tag(to_tag)
     return DialogState(request.call_id, local, NameAddr.parse(request.require("From")), target,
-                       routes, 0, request.cseq[0], _peer_for(routes, target, source,
+                       routes, 0, request.cseq[0], peer_for(routes, target, source,
                                                               symmetric=True))
-
-
-def _peer_for(routes: list[str], target: SipUri, fallback: Address, *,
-              symmetric: bool = False) -> Address:
-    if routes:
-        return NameAddr.parse(routes[0]).uri.address
-    if symmetric:  # answer where the request came from: works behind NAT (cf. RFC 3581)
-        return fallback
-    host, port = target.address
-    return (host, port) if _is_ip(host) else fallback
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
