@@ -217,7 +217,7 @@ class IncomingInvite:
         response = make_response(self.request, 200, to_tag=self.to_tag,
                                  contact=self._ua.contact, body=sdp)
         self._transaction.respond(response)  # the transaction ends; we retransmit below
-        self._ua.forget_invite(self)  # a CANCEL from now on is too late (§9.2): 481
+        self._ua.forget_invite(self)  # a CANCEL from now on is too late (§9.2): no effect
         ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
                                                already_sent=True)
         if ack is None:

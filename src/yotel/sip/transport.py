@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from yotel.sip.address import SipUri
 from yotel.sip.message import SipRequest, SipResponse, parse_message
 
 log = logging.getLogger(__name__)
@@ -79,3 +81,18 @@ class UdpTransport(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+async def resolve(uri: SipUri) -> Address:
+    """An address for the Request-URI's host (A/AAAA only: no RFC 3263 NAPTR/SRV). Raises
+    OSError when the name does not resolve."""
+    host, port = uri.address
+    try:
+        ipaddress.ip_address(host)
+        return host, port
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"no address for {host}")
+    return str(infos[0][4][0]), port

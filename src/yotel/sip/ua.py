@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -44,7 +42,7 @@ from yotel.sip.transaction import (
     State,
     TimerConfig,
 )
-from yotel.sip.transport import SipStats, UdpTransport
+from yotel.sip.transport import SipStats, UdpTransport, resolve
 
 __all__ = ["InviteHandler", "SipStats", "UserAgent"]
 
@@ -66,6 +64,8 @@ class UserAgent:
         self._transport = UdpTransport(self._on_message, self.stats)
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[str, str], ServerTransaction] = {}
+        # §8.2.2.2: branch of each out-of-dialog server transaction by Call-ID, From tag, CSeq
+        self._origins: dict[tuple[str, str, str], str] = {}
         self._invites: dict[str, IncomingInvite] = {}  # by INVITE branch, for CANCEL
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
         self._ack_waiters: dict[tuple[str, int], asyncio.Future[SipRequest]] = {}
@@ -158,8 +158,17 @@ class UserAgent:
         key = (request.branch, request.method)
         transaction = ServerTransaction(request, lambda data: self.send(data, source),
                                         self._loop_timers, self.timers)
-        transaction.on_terminated = lambda: _forget(self._servers, key, transaction)
         self._servers[key] = transaction
+        origin = _origin(request)
+        if origin is not None:
+            self._origins.setdefault(origin, request.branch)
+
+        def forget() -> None:
+            _forget(self._servers, key, transaction)
+            if origin is not None and self._origins.get(origin) == request.branch:
+                del self._origins[origin]
+
+        transaction.on_terminated = forget
         return transaction
 
     async def respond_until_ack(self, dialog: Dialog, request: SipRequest,
@@ -220,7 +229,10 @@ class UserAgent:
         """Place a call. With `sdp=None` (delayed offer, §13.2.1) the peer offers in its 2xx
         and `answer_offer(offer) -> answer` produces what our ACK carries."""
         target = SipUri.parse(uri)
-        peer = await _resolve(target)
+        try:
+            peer = await resolve(target)
+        except OSError as exc:  # an unknown trunk name fails like an unreachable trunk
+            raise InviteFailed(503, f"cannot resolve {target.host}: {exc}") from None
         request = initial_invite(self, uri, from_uri, to_uri or uri,
                                  new_call_id(self.advertised_host), new_tag(), sdp)
         outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional,
@@ -271,12 +283,20 @@ class UserAgent:
             self._on_cancel(request, source)
             return
         to_tag = NameAddr.parse(request.require("To")).tag
-        if to_tag:
+        if self._merged(request):
+            self._server(request, source).respond(make_response(request, 482, "Loop Detected"))
+        elif to_tag:
             self._in_dialog(request, source, to_tag)
         elif request.method == "INVITE":
             self._new_invite(request, source)
         else:
             self._out_of_dialog(request, source)
+
+    def _merged(self, request: SipRequest) -> bool:
+        """§8.2.2.2: the same out-of-dialog request (Call-ID, From tag, CSeq) arriving on a
+        second branch reached us twice through a forking proxy: one call, not two."""
+        origin = _origin(request)
+        return origin is not None and self._origins.get(origin, request.branch) != request.branch
 
     def _on_ack(self, ack: SipRequest) -> None:
         waiter = self._ack_waiters.get((ack.call_id, ack.cseq[0]))
@@ -291,6 +311,13 @@ class UserAgent:
         server = self._server(cancel, source)
         incoming = self._invites.get(cancel.branch)
         if incoming is None:
+            invite = self._servers.get((cancel.branch, "INVITE"))
+            if invite is not None and invite.last_response is not None:
+                # §9.2: the INVITE was answered already; the CANCEL matches it but changes
+                # nothing (the call, if answered, goes on until a BYE).
+                tag = NameAddr.parse(invite.last_response.require("To")).tag
+                server.respond(make_response(cancel, 200, to_tag=tag))
+                return
             self.stats.rejected_481 += 1
             server.respond(make_response(cancel, 481))
             return
@@ -353,25 +380,18 @@ class UserAgent:
             server.respond(make_response(request, 501, extra=[("Allow", ALLOW)]))
 
 
+def _origin(request: SipRequest) -> tuple[str, str, str] | None:
+    """Call-ID, From tag and CSeq of a request outside any dialog (no To tag), else None
+    (also for a CANCEL, which shares its INVITE's branch, and for unreadable addresses)."""
+    try:
+        if request.method == "CANCEL" or NameAddr.parse(request.require("To")).tag:
+            return None
+        from_tag = NameAddr.parse(request.require("From")).tag or ""
+    except ValueError:
+        return None
+    return request.call_id, from_tag, request.require("CSeq")
+
+
 def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) -> None:
     if table.get(key) is item:
         del table[key]
-
-
-async def _resolve(uri: SipUri) -> Address:
-    """An address for the Request-URI's host (A/AAAA only: no RFC 3263 NAPTR/SRV); a name
-    that does not resolve is a 503 like an unreachable trunk."""
-    host, port = uri.address
-    try:
-        ipaddress.ip_address(host)
-        return host, port
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_DGRAM)
-    except OSError as exc:
-        raise InviteFailed(503, f"cannot resolve {host}: {exc}") from None
-    if not infos:
-        raise InviteFailed(503, f"cannot resolve {host}")
-    return str(infos[0][4][0]), port

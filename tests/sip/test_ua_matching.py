@@ -1,0 +1,86 @@
+"""Matching requests to what is already going on (RFC 3261 §8.2.2.2, §9.2): the same INVITE
+arriving by two paths is one call (482 for the copy); a CANCEL after the answer changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from yotel.sip.address import NameAddr
+from yotel.sip.transaction import TimerConfig
+from yotel.sip.ua import UserAgent
+
+from .test_ua_wire import FAST, OFFER, Callee, RawPeer, ack_for, request
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[RawPeer]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(RawPeer,
+                                                              local_addr=("127.0.0.1", 0))
+    yield protocol
+    transport.close()
+
+
+@pytest.fixture
+async def ua() -> AsyncIterator[UserAgent]:
+    async with UserAgent("127.0.0.1", 0, timers=FAST) as agent:
+        yield agent
+
+
+async def test_a_forked_copy_of_an_invite_gets_482(peer: RawPeer, ua: UserAgent) -> None:
+    callee = Callee(wait_cancel=True)
+    ua.on_invite = callee
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="fork-1", branch="z9hG4bKpathA"),
+              ua.local_address)
+    await peer.response(180)
+    # The same request (Call-ID, From tag, CSeq) on another branch: a proxy forked it to us
+    # twice. §8.2.2.2: 482 for the copy, one call only.
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="fork-1", branch="z9hG4bKpathB"),
+              ua.local_address)
+    loop = await peer.response(482)
+    assert loop.branch == "z9hG4bKpathB" and loop.cseq == (1, "INVITE")
+    assert len(callee.calls) == 1
+    # Another call with its own Call-ID is of course not a copy.
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="fork-2"), ua.local_address)
+    ringing = await peer.response(180)
+    assert ringing.call_id == "fork-2" and len(callee.calls) == 2
+
+
+async def test_the_first_branch_is_forgotten_with_its_transaction(peer: RawPeer) -> None:
+    quick = TimerConfig(t1=0.02, t2=0.16, t4=0.2)  # Timer J = 64*T1 = 1.28 s
+    async with UserAgent("127.0.0.1", 0, timers=quick) as ua:
+        peer.send(request(peer, ua, "OPTIONS", call_id="opt-1", branch="z9hG4bKo1"),
+                  ua.local_address)
+        assert (await peer.response(200)).branch == "z9hG4bKo1"
+        # Within Timer J the same request on a new branch is a loop ...
+        peer.send(request(peer, ua, "OPTIONS", call_id="opt-1", branch="z9hG4bKo2"),
+                  ua.local_address)
+        assert (await peer.response()).status == 482
+        await asyncio.sleep(quick.timeout + 0.3)  # Timer J (64*T1) ends both transactions
+        # ... after it, a new request like any other.
+        peer.send(request(peer, ua, "OPTIONS", call_id="opt-1", branch="z9hG4bKo3"),
+                  ua.local_address)
+        assert (await peer.response()).status == 200
+
+
+async def test_cancel_after_the_answer_gets_200_and_changes_nothing(peer: RawPeer,
+                                                                    ua: UserAgent) -> None:
+    callee = Callee()
+    ua.on_invite = callee
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="late-1", branch="z9hG4bKlate"),
+              ua.local_address)
+    ok = await peer.response(200)
+    peer.send(ack_for(peer, ua, ok), ua.local_address)
+    dialog = await asyncio.wait_for(callee.dialog, 3)
+    peer.send(request(peer, ua, "CANCEL", call_id="late-1", branch="z9hG4bKlate",
+                      cseq="1 CANCEL"), ua.local_address)
+    response = await peer.response()
+    # §9.2: the CANCEL matched a transaction, so 200 (with the dialog's tag); no 487 follows.
+    assert (response.status, response.cseq) == (200, (1, "CANCEL"))
+    assert NameAddr.parse(response.require("To")).tag == NameAddr.parse(ok.require("To")).tag
+    assert not dialog.terminated.is_set() and ua.dialogs == [dialog]
+    assert all(getattr(m, "status", 0) != 487 for m in peer.drain())
+    assert ua.stats.rejected_481 == 0
