@@ -9,6 +9,7 @@ from yotel.sip.digest import (
     DigestCredentials,
     answer_challenge,
     authorization,
+    may_answer,
     parse_params,
     pick_challenge,
     response_hash,
@@ -139,3 +140,21 @@ def test_answer_challenge_uses_the_matching_headers(status: int, challenge_heade
     assert name == answer_header
     assert 'nonce="n2"' in value and "algorithm=SHA-256" in value
     assert verify(value, method="BYE", password="p")
+
+
+def test_stale_flag_and_when_to_answer_again() -> None:
+    head = ("SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;"
+            "tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n")
+    stale = parse_message((head + 'WWW-Authenticate: Digest realm="r", nonce="n", stale=true'
+                           "\r\nContent-Length: 0\r\n\r\n").encode())
+    fresh = parse_message((head + 'WWW-Authenticate: Digest realm="r", nonce="n", stale=FALSE'
+                           "\r\nContent-Length: 0\r\n\r\n").encode())
+    junk = parse_message((head + 'WWW-Authenticate: Basic realm="r"\r\nContent-Length: 0'
+                          "\r\n\r\n").encode())
+    assert isinstance(stale, SipResponse) and isinstance(fresh, SipResponse)
+    assert isinstance(junk, SipResponse)
+    assert Challenge.parse('Digest realm="r", nonce="n", stale=TRUE').stale
+    assert not Challenge.parse('Digest realm="r", nonce="n"').stale
+    assert may_answer(fresh, 0) and may_answer(stale, 0)
+    assert may_answer(stale, 1) and not may_answer(fresh, 1)  # wrong password: stop
+    assert not may_answer(stale, 2) and not may_answer(junk, 1)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import make_request, make_response
-from yotel.sip.digest import DigestCredentials, answer_challenge
+from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
 
 Address = tuple[str, int]
@@ -116,15 +116,18 @@ class Dialog:
             await self._send("BYE")
 
     async def _send(self, method: str, body: bytes = b"") -> tuple[SipRequest, SipResponse]:
-        """An in-dialog request and its final response; a 401/407 is answered once with our
-        credentials (§22.2: a new request with CSeq+1)."""
+        """An in-dialog request and its final response; a 401/407 is answered with our
+        credentials (§22.2: a new request with CSeq+1), once, or twice for a stale nonce."""
         request = self.build(method, body)
         response = await self._host.request(request, self.state.peer)
-        if response.status in (401, 407) and self.credentials is not None:
+        answered = 0
+        while (response.status in (401, 407) and self.credentials is not None
+               and may_answer(response, answered)):
             try:
                 name, value = answer_challenge(response, self.credentials, method, request.uri)
             except ValueError:
-                return request, response
+                break
+            answered += 1
             request = self.build(method, body)
             request.headers.add(name, value)
             response = await self._host.request(request, self.state.peer)

@@ -27,6 +27,7 @@ class Challenge:
     algorithm: str = "MD5"
     qop: tuple[str, ...] = ()
     opaque: str | None = None
+    stale: bool = False  # RFC 7616 §3.3: our last answer was right, only its nonce expired
 
     @classmethod
     def parse(cls, header: str) -> Challenge:
@@ -40,7 +41,8 @@ class Challenge:
         if "realm" not in params or "nonce" not in params:
             raise ValueError("challenge lacks realm or nonce")
         qop = tuple(q.strip() for q in params.get("qop", "").split(",") if q.strip())
-        return cls(params["realm"], params["nonce"], algorithm, qop, params.get("opaque"))
+        stale = params.get("stale", "").lower() == "true"
+        return cls(params["realm"], params["nonce"], algorithm, qop, params.get("opaque"), stale)
 
 
 def parse_params(text: str) -> dict[str, str]:
@@ -97,15 +99,31 @@ def pick_challenge(values: list[str]) -> Challenge:
     return max(usable, key=lambda c: _STRENGTH[c.algorithm])
 
 
+def response_challenge(response: SipResponse) -> Challenge:
+    """The challenge to answer in a 401 (WWW-) or 407 (Proxy-Authenticate), §22.2/§22.3.
+    Raises ValueError when the response carries no usable challenge."""
+    return pick_challenge(response.headers.get_all(
+        "Proxy-Authenticate" if response.status == 407 else "WWW-Authenticate"))
+
+
 def answer_challenge(response: SipResponse, credentials: DigestCredentials, method: str,
                      uri: str) -> tuple[str, str]:
-    """The header (name, value) answering a 401 (WWW-) or 407 (Proxy-Authenticate), §22.2/§22.3.
-    Raises ValueError when the response carries no usable challenge."""
-    proxy = response.status == 407
-    challenge = pick_challenge(response.headers.get_all(
-        "Proxy-Authenticate" if proxy else "WWW-Authenticate"))
-    name = "Proxy-Authorization" if proxy else "Authorization"
-    return name, authorization(challenge, credentials, method, uri)
+    """The header (name, value) answering a 401 or 407. Raises ValueError when the response
+    carries no usable challenge."""
+    name = "Proxy-Authorization" if response.status == 407 else "Authorization"
+    return name, authorization(response_challenge(response), credentials, method, uri)
+
+
+def may_answer(response: SipResponse, answered: int) -> bool:
+    """Whether a 401/407 deserves an(other) answer after `answered` earlier ones in the same
+    exchange: the first always; one more only if the challenge says our answer was right but
+    its nonce went stale (RFC 7616 §3.3); otherwise the credentials are wrong, stop."""
+    if answered == 0:
+        return True
+    try:
+        return answered == 1 and response_challenge(response).stale
+    except ValueError:
+        return False
 
 
 def verify(header: str, *, method: str, password: str, algorithm: str = "MD5") -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import make_request, make_response
 from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed, peer_for
-from yotel.sip.digest import DigestCredentials, answer_challenge
+from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
 from yotel.sip.transaction import ClientTransaction, ServerTransaction, State
 
@@ -33,7 +33,7 @@ class OutgoingInvite:
         self.peer = peer
         self._credentials = credentials
         self._on_provisional = on_provisional
-        self._authenticated = False
+        self._auth_answers = 0  # 401/407s answered for this call
         self._final: asyncio.Future[Dialog] = asyncio.get_running_loop().create_future()
         self._transaction: ClientTransaction | None = None
         self._provisional_seen = False
@@ -66,13 +66,13 @@ class OutgoingInvite:
                 self._on_provisional(response)
         elif response.status < 300:
             self._answered(response)
-        elif response.status in (401, 407) and self._can_authenticate():
+        elif response.status in (401, 407) and self._can_authenticate(response):
             self._retry_with_auth(response)
         else:
             self._fail(InviteFailed(response.status, response.reason, response))
 
-    def _can_authenticate(self) -> bool:
-        return self._credentials is not None and not self._authenticated
+    def _can_authenticate(self, response: SipResponse) -> bool:
+        return self._credentials is not None and may_answer(response, self._auth_answers)
 
     def _retry_with_auth(self, response: SipResponse) -> None:
         assert self._credentials is not None
@@ -82,7 +82,7 @@ class OutgoingInvite:
         except ValueError:
             self._fail(InviteFailed(response.status, response.reason, response))
             return
-        self._authenticated = True
+        self._auth_answers += 1
         headers = request.headers.copy()
         headers.set("Via", self._ua.via(new_branch()))
         headers.set("CSeq", f"{request.cseq[0] + 1} INVITE")  # §22.2: a new request, CSeq+1
