@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yotel.sip.checks import Problem, request_problem
+from yotel.sip.checks import Problem, merge_key, request_problem
 from yotel.sip.message import SipRequest, parse_message
 
 GOOD = (b"INVITE sip:100@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\n"
@@ -57,3 +57,18 @@ def test_cancel_and_ack_are_never_refused_for_require() -> None:
         message = parse_message(data)
         assert isinstance(message, SipRequest)
         assert request_problem(message) is None
+
+
+def test_merge_key_identifies_out_of_dialog_requests_across_branches() -> None:
+    def req(method: str, to: str, from_: str = "<sip:a@h>;tag=f1") -> SipRequest:
+        data = (f"{method} sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\n"
+                f"From: {from_}\r\nTo: {to}\r\nCall-ID: c9\r\nCSeq: 4 {method}\r\n"
+                "Content-Length: 0\r\n\r\n").encode()
+        message = parse_message(data)
+        assert isinstance(message, SipRequest)
+        return message
+
+    assert merge_key(req("INVITE", "<sip:b@h>")) == ("c9", "f1", "4 INVITE")
+    assert merge_key(req("INVITE", "<sip:b@h>;tag=t")) is None  # in a dialog
+    assert merge_key(req("CANCEL", "<sip:b@h>")) is None
+    assert merge_key(req("OPTIONS", "<sip:b@h>", from_="<no uri>")) is None

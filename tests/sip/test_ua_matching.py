@@ -12,6 +12,7 @@ from yotel.sip.address import NameAddr
 from yotel.sip.transaction import TimerConfig
 from yotel.sip.ua import UserAgent
 
+from .test_ua_dialog import reply
 from .test_ua_wire import FAST, OFFER, Callee, RawPeer, ack_for, request
 
 
@@ -84,3 +85,32 @@ async def test_cancel_after_the_answer_gets_200_and_changes_nothing(peer: RawPee
     assert not dialog.terminated.is_set() and ua.dialogs == [dialog]
     assert all(getattr(m, "status", 0) != 487 for m in peer.drain())
     assert ua.stats.rejected_481 == 0
+
+
+async def test_a_second_forks_2xx_is_acked_and_hung_up(peer: RawPeer, ua: UserAgent) -> None:
+    loop = asyncio.get_running_loop()
+    other_transport, other = await loop.create_datagram_endpoint(RawPeer,
+                                                                 local_addr=("127.0.0.1", 0))
+    try:
+        out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                              sdp=OFFER)
+        invite = await peer.request("INVITE")
+        peer.send(reply(invite, 200, to_tag="first", body=OFFER, contact_port=peer.port),
+                  ua.local_address)
+        dialog = await out.wait_answer(3)
+        # A forking proxy's second phone answers too (its own To tag, its own Contact).
+        peer.send(reply(invite, 200, to_tag="second", body=OFFER, contact_port=other.port),
+                  ua.local_address)
+        ack = await other.request("ACK")  # §13.2.2.4: ACK that dialog, then BYE it
+        bye = await other.request("BYE")
+        for message in (ack, bye):
+            assert NameAddr.parse(message.require("To")).tag == "second"
+            assert message.call_id == invite.call_id
+        assert (ack.cseq, bye.cseq) == ((1, "ACK"), (2, "BYE"))
+        other.send(reply(bye, 200), ua.local_address)
+        # The answer we kept is untouched.
+        assert not dialog.terminated.is_set() and ua.dialogs == [dialog]
+        assert dialog.state.remote.tag == "first"
+        assert ua.stats.stray_responses == 0
+    finally:
+        other_transport.close()

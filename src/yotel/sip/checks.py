@@ -79,3 +79,16 @@ def _require(request: SipRequest) -> Problem | None:
     if tags and request.method not in ("ACK", "CANCEL"):
         return Problem(420, "Bad Extension", (("Unsupported", ", ".join(tags)),))
     return None
+
+
+def merge_key(request: SipRequest) -> tuple[str, str, str] | None:
+    """§8.2.2.2: what identifies a request outside any dialog (no To tag) across branches:
+    Call-ID, From tag and CSeq. None inside a dialog, for a CANCEL (it shares its INVITE's
+    branch) and for unreadable addresses."""
+    try:
+        if request.method == "CANCEL" or NameAddr.parse(request.require("To")).tag:
+            return None
+        from_tag = NameAddr.parse(request.require("From")).tag or ""
+    except ValueError:
+        return None
+    return request.call_id, from_tag, request.require("CSeq")

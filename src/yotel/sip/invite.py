@@ -264,3 +264,18 @@ def dialog_state_uas(request: SipRequest, to_tag: str, source: Address) -> Dialo
     return DialogState(request.call_id, local, NameAddr.parse(request.require("From")), target,
                        routes, 0, request.cseq[0], peer_for(routes, target, source,
                                                               symmetric=True))
+
+
+def hang_up_fork(ua: UserAgent, sibling: Dialog, response: SipResponse) -> None:
+    """§13.2.2.4: a 2xx with another To tag than the answer we kept comes from another fork of
+    our INVITE (a forking proxy reached two phones). It makes a dialog too: ACK it, then BYE
+    it, so that phone stops ringing through 2xx retransmissions and hangs up cleanly."""
+    contact = response.headers.get("Contact")
+    target = NameAddr.parse(contact).uri if contact else sibling.state.remote_target
+    routes = list(reversed(response.headers.get_all("Record-Route")))
+    state = DialogState(sibling.call_id, sibling.state.local,
+                        NameAddr.parse(response.require("To")), target, routes,
+                        response.cseq[0], 0, peer_for(routes, target, sibling.state.peer))
+    fork = Dialog(ua, state, local_sdp=None, remote_sdp=response.body or None, caller=True)
+    ua.send(bytes(fork.build("ACK", cseq=response.cseq[0])), state.peer)
+    ua.spawn(fork.bye())

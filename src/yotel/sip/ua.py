@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_call_id, new_tag
 from yotel.sip.builder import ALLOW, make_response, via
-from yotel.sip.checks import request_problem
+from yotel.sip.checks import merge_key, request_problem
 from yotel.sip.dialog import Address, Dialog, InviteFailed
 from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import (
@@ -26,6 +26,7 @@ from yotel.sip.invite import (
     ProvisionalCallback,
     dialog_state_uac,
     dialog_state_uas,
+    hang_up_fork,
     initial_invite,
 )
 from yotel.sip.message import (
@@ -159,7 +160,7 @@ class UserAgent:
         transaction = ServerTransaction(request, lambda data: self.send(data, source),
                                         self._loop_timers, self.timers)
         self._servers[key] = transaction
-        origin = _origin(request)
+        origin = merge_key(request)
         if origin is not None:
             self._origins.setdefault(origin, request.branch)
 
@@ -259,6 +260,11 @@ class UserAgent:
             if dialog is not None:
                 dialog.resend_ack()
                 return
+            sibling = next((d for d in self._dialogs.values() if d.caller
+                            and d.key[:2] == (response.call_id, local)), None)
+            if sibling is not None:
+                hang_up_fork(self, sibling, response)
+                return
         self.stats.stray_responses += 1
 
     def _on_request(self, request: SipRequest, source: Address) -> None:
@@ -295,7 +301,7 @@ class UserAgent:
     def _merged(self, request: SipRequest) -> bool:
         """§8.2.2.2: the same out-of-dialog request (Call-ID, From tag, CSeq) arriving on a
         second branch reached us twice through a forking proxy: one call, not two."""
-        origin = _origin(request)
+        origin = merge_key(request)
         return origin is not None and self._origins.get(origin, request.branch) != request.branch
 
     def _on_ack(self, ack: SipRequest) -> None:
@@ -378,18 +384,6 @@ class UserAgent:
             server.respond(make_response(request, 405, extra=[("Allow", ALLOW)]))
         else:
             server.respond(make_response(request, 501, extra=[("Allow", ALLOW)]))
-
-
-def _origin(request: SipRequest) -> tuple[str, str, str] | None:
-    """Call-ID, From tag and CSeq of a request outside any dialog (no To tag), else None
-    (also for a CANCEL, which shares its INVITE's branch, and for unreadable addresses)."""
-    try:
-        if request.method == "CANCEL" or NameAddr.parse(request.require("To")).tag:
-            return None
-        from_tag = NameAddr.parse(request.require("From")).tag or ""
-    except ValueError:
-        return None
-    return request.call_id, from_tag, request.require("CSeq")
 
 
 def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) -> None:
