@@ -347,3 +347,17 @@ def test_replace_first_keeps_position_and_later_values() -> None:
     headers = Headers([("Via", "a"), ("From", "f"), ("Via", "b")])
     headers.replace_first("v", "A")
     assert headers.items == [("Via", "A"), ("From", "f"), ("Via", "b")]
+
+
+def test_branch_without_magic_cookie_is_keyed_by_what_rfc_2543_requests_share() -> None:
+    invite = parse_message(crafted(first="INVITE sip:a@b SIP/2.0").replace(
+        b";branch=z9hG4bK1", b"").replace(b"7 OPTIONS", b"7 INVITE"))
+    cancel = parse_message(crafted(first="CANCEL sip:a@b SIP/2.0").replace(
+        b";branch=z9hG4bK1", b";branch=old").replace(b"7 OPTIONS", b"7 CANCEL"))
+    other = parse_message(crafted(first="INVITE sip:a@b SIP/2.0").replace(
+        b";branch=z9hG4bK1", b"").replace(b"7 OPTIONS", b"8 INVITE"))
+    assert isinstance(invite, SipRequest) and isinstance(cancel, SipRequest)
+    assert isinstance(other, SipRequest)
+    assert invite.branch == cancel.branch != other.branch
+    assert invite.branch.startswith("2543|c1|")
+    assert parse_message(crafted()).branch == "z9hG4bK1"  # a cookie branch is used as is

@@ -114,3 +114,35 @@ async def test_a_second_forks_2xx_is_acked_and_hung_up(peer: RawPeer, ua: UserAg
         assert ua.stats.stray_responses == 0
     finally:
         other_transport.close()
+
+
+def _rfc2543(data: bytes) -> bytes:
+    """The same request from an RFC 2543 peer: its Via has no magic-cookie branch."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = [line.split(b";branch=")[0] if line.startswith(b"Via:") else line
+             for line in head.split(b"\r\n")]
+    return b"\r\n".join(lines) + sep + body
+
+
+async def test_rfc_2543_peers_without_branches_get_transactions(peer: RawPeer,
+                                                                ua: UserAgent) -> None:
+    callee = Callee(wait_cancel=True)
+    ua.on_invite = callee
+    first = _rfc2543(request(peer, ua, "INVITE", body=OFFER, call_id="old-1"))
+    peer.send(first, ua.local_address)
+    await peer.response(180)
+    peer.send(first, ua.local_address)  # a retransmission: the 180 again, no second call
+    assert (await peer.response()).status == 180
+    # Another call from the same peer is not mistaken for that retransmission.
+    peer.send(_rfc2543(request(peer, ua, "INVITE", body=OFFER, call_id="old-2")),
+              ua.local_address)
+    assert (await peer.response(180)).call_id == "old-2"
+    assert [c.call_id for c in callee.calls] == ["old-1", "old-2"]
+    # Its CANCEL (same Call-ID, From, CSeq number and Via) finds the first INVITE.
+    peer.send(_rfc2543(request(peer, ua, "CANCEL", call_id="old-1", cseq="1 CANCEL")),
+              ua.local_address)
+    ok = await peer.response()
+    assert (ok.status, ok.call_id, ok.cseq[1]) == (200, "old-1", "CANCEL")
+    terminated = await peer.response(487)
+    assert terminated.call_id == "old-1" and callee.calls[0].cancelled.is_set()
+    assert not callee.calls[1].cancelled.is_set()

@@ -21,11 +21,13 @@ from yotel.sip.headers import (
 )
 
 __all__ = [
-    "COMPACT", "METHODS", "SIP_VERSION", "Headers", "SipMessage", "SipParseError", "SipRequest",
-    "SipResponse", "canonical", "parse_message", "split_list", "stamp_via", "via_param",
+    "COMPACT", "MAGIC_COOKIE", "METHODS", "SIP_VERSION", "Headers", "SipMessage", "SipParseError",
+    "SipRequest", "SipResponse", "canonical", "parse_message", "split_list", "stamp_via",
+    "via_param",
 ]
 
 SIP_VERSION = "SIP/2.0"
+MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7: branches that are unique across space and time
 
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK",
                      "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
@@ -74,7 +76,16 @@ class SipRequest(SipMessage):
 
     @property
     def branch(self) -> str:
-        return via_param(self.require("Via"), "branch") or ""
+        """The transaction id of §17.2.3: the top Via branch when it has the magic cookie.
+        An RFC 2543 peer's branch (or none) is not unique, so its transactions are told apart
+        by what its INVITE, ACK and CANCEL share instead: Call-ID, From, CSeq number and the
+        top Via's sent-by (§17.2.3, §9.1, §17.1.1.3)."""
+        top = self.require("Via")
+        branch = via_param(top, "branch") or ""
+        if branch.startswith(MAGIC_COOKIE):
+            return branch
+        sent_by = top.split(";", 1)[0].split()[-1] if top.split(";", 1)[0].split() else ""
+        return f"2543|{self.call_id}|{self.require('From')}|{self.cseq[0]}|{sent_by}"
 
 
 @dataclass
