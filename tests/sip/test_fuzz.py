@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yotel.sip.address import NameAddr, SipUri
+from yotel.sip.checks import merge_key, request_problem
 from yotel.sip.digest import Challenge, verify
 from yotel.sip.message import SipRequest, parse_message, stamp_via
 from yotel.sip.sdp import PCMA, PCMU, SdpError, SessionDescription, answer
@@ -73,6 +74,9 @@ def _parse_or_value_error(data: bytes) -> None:
             SipUri.parse(message.uri)
         except ValueError:
             pass
+        # The UAS's own checks answer (or decline) any parseable request: they never raise.
+        request_problem(message)
+        merge_key(message)
 
 
 @FUZZ
