@@ -35,6 +35,7 @@ class SipStats:
     stray_responses: int = 0
     rejected_481: int = 0
     rejected_bad_request: int = 0  # parseable but unacceptable: 400, 415, 416, 420
+    handler_errors: int = 0  # a bug of ours while routing a message: logged, socket kept
 
 
 class UdpTransport(asyncio.DatagramProtocol):
@@ -68,6 +69,12 @@ class UdpTransport(asyncio.DatagramProtocol):
         except ValueError as exc:
             self.stats.malformed_dropped += 1
             log.debug("dropped malformed SIP from %s: %s", addr, exc)
+        except Exception:
+            # Anything else is our bug, not the peer's: it costs this one message, and is
+            # counted and logged with the sender here rather than left to the event loop's
+            # exception handler, which knows neither.
+            self.stats.handler_errors += 1
+            log.exception("error handling SIP from %s", addr)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("sip socket error: %s", exc)  # ICMP unreachable from a vanished peer
