@@ -234,3 +234,9 @@ def test_only_8khz_telephone_event_is_used() -> None:
     assert offer.media.dtmf_pt() == 101
     ours, result = answer(offer, "10.0.0.5", 1, [PCMU])
     assert result.dtmf_pt == 101 and ours.media.payload_types == [0, 101]
+
+
+def test_ipv6_addresses_are_typed_ip6() -> None:
+    text = bytes(build_offer("2001:db8::5", 4000, [PCMU])).decode()
+    assert "c=IN IP6 2001:db8::5\r\n" in text and " IN IP6 2001:db8::5\r\n" in text
+    assert SessionDescription.parse(text.encode()).address == "2001:db8::5"

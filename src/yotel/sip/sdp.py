@@ -71,8 +71,9 @@ class SessionDescription:
 
     def __bytes__(self) -> bytes:
         m = self.media
-        lines = ["v=0", f"o=yotel {self.session_id} {self.version} IN IP4 {self.origin_address}",
-                 "s=yotel", f"c=IN IP4 {self.connection}", "t=0 0",
+        origin, connection = self.origin_address, self.connection
+        lines = ["v=0", f"o=yotel {self.session_id} {self.version} IN {_addrtype(origin)} {origin}",
+                 "s=yotel", f"c=IN {_addrtype(connection)} {connection}", "t=0 0",
                  f"m=audio {m.port} RTP/AVP {' '.join(map(str, m.payload_types))}"]
         for pt in m.payload_types:
             if pt in m.rtpmap:
@@ -83,6 +84,10 @@ class SessionDescription:
         refused = [_refused(other) for other in self.other_media]
         before, after = refused[:self.audio_index], refused[self.audio_index:]
         return ("\r\n".join(lines[:5] + before + lines[5:] + after) + "\r\n").encode()
+
+
+def _addrtype(address: str) -> str:
+    return "IP6" if ":" in address else "IP4"  # RFC 4566 §5.7
 
 
 def _refused(m_line: str) -> str:
