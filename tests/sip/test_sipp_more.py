@@ -71,6 +71,7 @@ async def test_sipp_places_many_concurrent_calls_into_yotel(yotel: UserAgent) ->
     result = await run_sipp(scenario="uac", remote=yotel.local_address, calls=40,
                             extra=["-r", "20", "-l", "40"], timeout_s=30)
     assert result.ok, result.report
+    assert (result.successful, result.failed) == (40, 0), result.stats
     assert answered == 40
     await asyncio.sleep(0)  # let the last BYE's dialog cleanup run
     assert yotel.dialogs == []
@@ -87,6 +88,7 @@ async def test_yotel_places_many_concurrent_calls_to_sipp(yotel: UserAgent) -> N
         await asyncio.gather(*(dialog.bye() for dialog in dialogs))
         result = await sipp.wait(20)
     assert result.ok, result.report
+    assert result.stats["IncomingCall(C)"] == "30" and result.successful == 30, result.stats
     assert yotel.dialogs == []
 
 

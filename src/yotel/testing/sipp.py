@@ -2,8 +2,9 @@
 
 `await run_sipp(...)` starts sipp on 127.0.0.1 with a scenario (a built-in name or one of the XML
 files shipped in `yotel/testing/scenarios/`), waits for it within a timeout, and returns its exit
-code, output and error log. `start_sipp(...)` returns the running process for tests that act
-meanwhile; it returns once sipp's SIP socket is bound, so the test may send to it at once.
+code, output, error log and final statistics (`-trace_stat`: `result.successful`, `.failed`,
+`.stats[column]`). `start_sipp(...)` returns the running process for tests that act meanwhile;
+it returns once sipp's SIP socket is bound, so the test may send to it at once.
 
 sipp runs in a private temporary directory (its `*_errors.log` never lands in the checkout); the
 error log is read into `SippResult.errors` before the directory goes.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import random
 import shutil
 import socket
@@ -28,6 +30,7 @@ SIPP = "sipp"
 SIPP_PORTS = range(11000, 19998)
 BUILTIN = ("uas", "uac")
 _PROC_UDP = Path("/proc/net/udp")
+STATS_FILE = "sipp_stats.csv"
 
 
 def scenario_path(name: str) -> Path:
@@ -66,10 +69,20 @@ class SippResult:
     stdout: str
     stderr: str
     errors: str = ""  # sipp's -trace_err log: why a call failed
+    stats: dict[str, str] = field(default_factory=dict)  # last -trace_stat row, by column
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def successful(self) -> int:
+        """Calls sipp counted as successful over the whole run."""
+        return int(self.stats.get("SuccessfulCall(C)") or 0)
+
+    @property
+    def failed(self) -> int:
+        return int(self.stats.get("FailedCall(C)") or 0)
 
     @property
     def report(self) -> str:
@@ -96,7 +109,7 @@ class SippProcess:
             out, err = await self.process.communicate()
         code = self.process.returncode
         result = SippResult(code if code is not None else -1, out.decode(errors="replace"),
-                            err.decode(errors="replace"), self._error_log())
+                            err.decode(errors="replace"), self._error_log(), self._stats())
         self._cleanup()
         return result
 
@@ -113,6 +126,14 @@ class SippProcess:
         logs = sorted(self.workdir.glob("*_errors.log"))
         return "\n".join(p.read_text(errors="replace") for p in logs)
 
+    def _stats(self) -> dict[str, str]:
+        path = self.workdir / STATS_FILE if self.workdir is not None else None
+        if path is None or not path.exists():
+            return {}
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle, delimiter=";"))
+        return dict(zip(rows[0], rows[-1], strict=False)) if len(rows) > 1 else {}
+
     def _cleanup(self) -> None:
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
@@ -127,7 +148,7 @@ def sipp_args(*, scenario: str, port: int, media_port: int, remote: tuple[str, i
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
     args = [binary, "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", str(calls),
             "-nostdin", "-timeout", f"{max(1, round(timeout_s))}s", "-timeout_error",
-            "-max_recv_loops", "1000", "-trace_err"]
+            "-max_recv_loops", "1000", "-trace_err", "-trace_stat", "-stf", STATS_FILE]
     args += ["-sn", scenario] if scenario in BUILTIN else ["-sf", str(scenario_path(scenario))]
     if rtp_echo:
         args.append("-rtp_echo")
