@@ -111,3 +111,12 @@ async def test_yotel_delayed_offer_answers_sipp_in_the_ack(yotel: UserAgent) -> 
         await dialog.bye()
         result = await sipp.wait(20)
     assert result.ok, result.report
+
+
+async def test_yotel_pings_sipp_with_options(yotel: UserAgent) -> None:
+    async with sipp_running(scenario="uas_options") as sipp:
+        response = await yotel.options(f"sip:trunk@127.0.0.1:{sipp.port}")
+        result = await sipp.wait(10)
+    assert result.ok, result.report
+    assert response.status == 200 and response.cseq == (1, "OPTIONS")
+    assert "OPTIONS" in response.headers.get_all("Allow")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from yotel.sip.address import NameAddr
+from yotel.sip.dialog import InviteFailed
 from yotel.sip.transaction import TimerConfig
 from yotel.sip.ua import UserAgent
 
@@ -146,3 +147,19 @@ async def test_rfc_2543_peers_without_branches_get_transactions(peer: RawPeer,
     terminated = await peer.response(487)
     assert terminated.call_id == "old-1" and callee.calls[0].cancelled.is_set()
     assert not callee.calls[1].cancelled.is_set()
+
+
+async def test_options_ping_and_its_timeout(peer: RawPeer) -> None:
+    quick = TimerConfig(t1=0.01, t2=0.04, t4=0.05)  # Timer F = 64*T1 = 0.64 s
+    async with UserAgent("127.0.0.1", 0, timers=quick) as ua:
+        ping = asyncio.ensure_future(ua.options(f"sip:trunk@127.0.0.1:{peer.port}"))
+        options = await peer.request("OPTIONS")
+        assert options.uri == f"sip:trunk@127.0.0.1:{peer.port}"
+        assert options.headers.get("Max-Forwards") == "70"
+        assert NameAddr.parse(options.require("From")).tag
+        assert options.headers.get("Accept") == "application/sdp"
+        peer.send(reply(options, 200), ua.local_address)
+        assert (await asyncio.wait_for(ping, 3)).status == 200
+        with pytest.raises(InviteFailed) as silence:  # nobody there: Timer F
+            await asyncio.wait_for(ua.options("sip:x@127.0.0.1:9"), 5)
+        assert silence.value.status == 408

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from yotel.sip.address import NameAddr, SipUri, new_call_id, new_tag
-from yotel.sip.builder import ALLOW, make_response, via
+from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
+from yotel.sip.builder import ALLOW, make_request, make_response, via
 from yotel.sip.checks import merge_key, request_problem
 from yotel.sip.dialog import Address, Dialog, InviteFailed
 from yotel.sip.digest import DigestCredentials
@@ -29,13 +29,7 @@ from yotel.sip.invite import (
     hang_up_fork,
     initial_invite,
 )
-from yotel.sip.message import (
-    METHODS,
-    SipParseError,
-    SipRequest,
-    SipResponse,
-    stamp_via,
-)
+from yotel.sip.message import METHODS, SipParseError, SipRequest, SipResponse, stamp_via
 from yotel.sip.transaction import (
     ClientTransaction,
     LoopTimers,
@@ -229,17 +223,24 @@ class UserAgent:
                      answer_offer: AnswerOffer | None = None) -> OutgoingInvite:
         """Place a call. With `sdp=None` (delayed offer, §13.2.1) the peer offers in its 2xx
         and `answer_offer(offer) -> answer` produces what our ACK carries."""
-        target = SipUri.parse(uri)
-        try:
-            peer = await resolve(target)
-        except OSError as exc:  # an unknown trunk name fails like an unreachable trunk
-            raise InviteFailed(503, f"cannot resolve {target.host}: {exc}") from None
+        peer = await _peer_of(SipUri.parse(uri))
         request = initial_invite(self, uri, from_uri, to_uri or uri,
                                  new_call_id(self.advertised_host), new_tag(), sdp)
         outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional,
                                   answer_offer)
         outgoing.start()
         return outgoing
+
+    async def options(self, uri: str, *, from_uri: str | None = None) -> SipResponse:
+        """An OPTIONS ping (§11), e.g. is this trunk up: the final response (any status);
+        InviteFailed(408) when nothing answers within 64*T1, (503) for an unknown host."""
+        peer = await _peer_of(SipUri.parse(uri))
+        request = make_request(
+            "OPTIONS", uri, via_value=self.via(new_branch()), to=f"<{uri}>",
+            from_=f"<{from_uri or f'sip:{self.user}@{self.advertised_host}'}>;tag={new_tag()}",
+            call_id=new_call_id(self.advertised_host), cseq=1, contact=self.contact,
+            extra=[("Accept", "application/sdp")])
+        return await self.request(request, peer)
 
     # -- inbound ---------------------------------------------------------------------------
     def _on_message(self, message: SipRequest | SipResponse, source: Address) -> None:
@@ -384,6 +385,13 @@ class UserAgent:
             server.respond(make_response(request, 405, extra=[("Allow", ALLOW)]))
         else:
             server.respond(make_response(request, 501, extra=[("Allow", ALLOW)]))
+
+
+async def _peer_of(target: SipUri) -> Address:
+    try:
+        return await resolve(target)
+    except OSError as exc:  # an unknown trunk name fails like an unreachable trunk
+        raise InviteFailed(503, f"cannot resolve {target.host}: {exc}") from None
 
 
 def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) -> None:
