@@ -1,0 +1,85 @@
+"""INVITE edge cases: CANCEL asked for before any provisional (§9.1), answering a cancelled call,
+a second re-INVITE while the first is still being answered (§14.2)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from yotel.sip.address import NameAddr
+from yotel.sip.dialog import InviteFailed
+from yotel.sip.invite import IncomingInvite
+from yotel.sip.ua import UserAgent
+
+from .test_ua_dialog import established_as_callee, reply
+from .test_ua_wire import FAST, OFFER, RawPeer, request
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[RawPeer]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(RawPeer,
+                                                              local_addr=("127.0.0.1", 0))
+    yield protocol
+    transport.close()
+
+
+@pytest.fixture
+async def ua() -> AsyncIterator[UserAgent]:
+    async with UserAgent("127.0.0.1", 0, timers=FAST) as agent:
+        yield agent
+
+
+async def test_cancel_waits_for_the_first_provisional(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1", sdp=OFFER)
+    invite = await peer.request("INVITE")
+    await out.cancel()
+    # §9.1: no CANCEL before a provisional response (it could overtake the INVITE).
+    await asyncio.sleep(FAST.t1 * 3)
+    assert all(getattr(m, "method", "") != "CANCEL" for m in peer.drain())
+    peer.send(reply(invite, 180), ua.local_address)
+    cancel = await peer.request("CANCEL")
+    assert cancel.branch == invite.branch and cancel.cseq == (1, "CANCEL")
+    assert cancel.require("From") == invite.require("From") and cancel.call_id == invite.call_id
+    peer.send(reply(cancel, 200), ua.local_address)
+    peer.send(reply(invite, 487), ua.local_address)
+    with pytest.raises(InviteFailed) as failed:
+        await out.wait_answer(3)
+    assert failed.value.status == 487
+    assert (await peer.request("ACK")).branch == invite.branch
+
+
+async def test_accepting_a_cancelled_call_raises_487(peer: RawPeer, ua: UserAgent) -> None:
+    seen: asyncio.Queue[IncomingInvite] = asyncio.Queue()
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        await incoming.ringing()
+        await seen.put(incoming)
+
+    ua.on_invite = on_invite
+    peer.send(request(peer, ua, "INVITE", body=OFFER, branch="z9hG4bKgone"), ua.local_address)
+    incoming = await asyncio.wait_for(seen.get(), 3)
+    assert incoming.from_uri.user == "raw" and incoming.to_uri.user == "100"
+    peer.send(request(peer, ua, "CANCEL", branch="z9hG4bKgone", cseq="1 CANCEL"),
+              ua.local_address)
+    await peer.response(487)
+    with pytest.raises(InviteFailed) as failed:
+        await incoming.accept(OFFER)
+    assert failed.value.status == 487 and ua.dialogs == []
+
+
+async def test_a_reinvite_while_the_last_is_unacked_gets_500_retry_after(
+        peer: RawPeer, ua: UserAgent) -> None:
+    dialog, ok = await established_as_callee(peer, ua)
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="2 INVITE", to_tag=to_tag,
+                      body=OFFER), ua.local_address)
+    await peer.response(200)  # answered, and we do not ACK yet
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="3 INVITE", to_tag=to_tag,
+                      body=OFFER), ua.local_address)
+    refused = await peer.response(500)
+    assert refused.cseq == (3, "INVITE")
+    assert 0 <= int(refused.headers.get("Retry-After") or "-1") <= 10  # §14.2
+    assert not dialog.terminated.is_set()
