@@ -83,10 +83,24 @@ def test_with_tag_replaces_existing() -> None:
     assert NameAddr.parse("<sip:a@b>").tag is None
 
 
-@pytest.mark.parametrize("text", ["<sip:a@b", "Bob <tel:1>", "nonsense"])
+@pytest.mark.parametrize("text", ["<sip:a@b", "Bob <tel:1>", "nonsense", "\"open <sip:a@b>"])
 def test_bad_name_addr(text: str) -> None:
     with pytest.raises(ValueError):
         NameAddr.parse(text)
+
+
+@pytest.mark.parametrize("text,display", [
+    ('"Bob <boss>, Esq." <sip:bob@x>;tag=1', "Bob <boss>, Esq."),
+    ('"say \\"hi\\"" <sip:a@b>', 'say \\"hi\\"'),
+    ('"ends in a quote \\"" <sip:a@b>', 'ends in a quote \\"'),
+    ('"" <sip:a@b>', None),
+])
+def test_quoted_display_names_may_hold_brackets_and_escapes(text: str,
+                                                            display: str | None) -> None:
+    # RFC 3261 §25.1 quoted-string: '<', '>', ',' and escaped quotes are all text in there.
+    addr = NameAddr.parse(text)
+    assert addr.display == display and addr.uri.host in ("x", "b")
+    assert NameAddr.parse(str(addr)) == addr
 
 
 def test_generated_identifiers_are_unique_and_well_formed() -> None:

@@ -76,12 +76,14 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         text = text.strip()
-        lt = text.find("<")
+        # A quoted display name may itself hold '<' or '>' (§25.1 quoted-string).
+        lt = text.find("<", _quoted_end(text))
         if lt >= 0:
             gt = text.find(">", lt)
             if gt < 0:
                 raise ValueError(f"unterminated <uri> in {text[:60]!r}")
-            display = text[:lt].strip().strip('"') or None
+            raw = text[:lt].strip()
+            display = (raw[1:-1] if raw.startswith('"') else raw) or None
             uri, tail = SipUri.parse(text[lt + 1:gt]), text[gt + 1:]
         else:
             # Without brackets, ';' params belong to the header, not the URI (§20.10).
@@ -102,6 +104,21 @@ class NameAddr:
         display = f'"{self.display}" ' if self.display else ""
         params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in self.params)
         return f"{display}<{self.uri}>{params}"
+
+
+def _quoted_end(text: str) -> int:
+    """Index just past a leading quoted-string (backslash escapes honoured), else 0."""
+    if not text.startswith('"'):
+        return 0
+    i = 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == '"':
+            return i + 1
+        i += 1
+    raise ValueError(f"unterminated quoted display name in {text[:60]!r}")
 
 
 def new_tag() -> str:
