@@ -35,6 +35,17 @@ def test_ipv6_host() -> None:
     assert SipUri.parse("sip:[::1]").address == ("::1", 5060)
 
 
+def test_telephone_subscriber_user_keeps_its_parameters() -> None:
+    # What carriers send in the Request-URI (number portability): the ';' before '@' are user.
+    text = "sip:+15551234567;npdi;rn=+15550000000@carrier.example;user=phone"
+    uri = SipUri.parse(text)
+    assert uri.user == "+15551234567;npdi;rn=+15550000000"
+    assert (uri.host, uri.param("user")) == ("carrier.example", "phone")
+    assert str(uri) == text
+    assert uri.number == "+15551234567"
+    assert SipUri.parse("sip:100@h").number == "100" and SipUri.parse("sip:h").number is None
+
+
 def test_user_with_password_keeps_last_at() -> None:
     uri = SipUri.parse("sip:user:pw@host")
     assert (uri.user, uri.host) == ("user:pw", "host")

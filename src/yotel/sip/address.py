@@ -21,14 +21,22 @@ class SipUri:
         if not sep or scheme.lower() not in ("sip", "sips"):
             raise ValueError(f"not a SIP URI: {text[:60]!r}")
         rest = rest.split("?", 1)[0]
-        hostport, *raw_params = rest.split(";")
-        user, at, hostpart = hostport.rpartition("@")
-        host, port = _split_hostport(hostpart)
+        # The user part may carry ';' itself (telephone-subscriber: `+1555;npdi;rn=...@gw`),
+        # so it ends at the '@' before any URI parameter is read (§19.1.1, §25.1).
+        user, at, hostpart = rest.rpartition("@")
+        hostport, *raw_params = hostpart.split(";")
+        host, port = _split_hostport(hostport)
         params = tuple(_param(p) for p in raw_params if p)
         return cls(user if at else None, host, port, params, scheme.lower())
 
     def param(self, name: str) -> str | None:
         return next((v or "" for k, v in self.params if k == name.lower()), None)
+
+    @property
+    def number(self) -> str | None:
+        """The user part without telephone-subscriber parameters (RFC 3966 §3): `+15551234567`
+        of `sip:+15551234567;npdi@gw`, what a DID lookup matches."""
+        return self.user.split(";", 1)[0] if self.user is not None else None
 
     @property
     def address(self) -> tuple[str, int]:
