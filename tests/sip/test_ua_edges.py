@@ -14,7 +14,7 @@ from yotel.sip.invite import IncomingInvite
 from yotel.sip.ua import UserAgent
 
 from .test_ua_dialog import established_as_callee, reply
-from .test_ua_wire import FAST, OFFER, RawPeer, request
+from .test_ua_wire import FAST, OFFER, RawPeer, ack_for, request
 
 
 @pytest.fixture
@@ -83,3 +83,24 @@ async def test_a_reinvite_while_the_last_is_unacked_gets_500_retry_after(
     assert refused.cseq == (3, "INVITE")
     assert 0 <= int(refused.headers.get("Retry-After") or "-1") <= 10  # §14.2
     assert not dialog.terminated.is_set()
+
+
+async def test_late_offer_acked_without_an_answer_is_hung_up(peer: RawPeer,
+                                                             ua: UserAgent) -> None:
+    outcome: asyncio.Future[InviteFailed] = asyncio.get_running_loop().create_future()
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        try:
+            await incoming.accept(OFFER)  # our offer, since the INVITE had none
+        except InviteFailed as exc:
+            outcome.set_result(exc)
+
+    ua.on_invite = on_invite
+    peer.send(request(peer, ua, "INVITE", call_id="late-2"), ua.local_address)
+    ok = await peer.response(200)
+    peer.send(ack_for(peer, ua, ok), ua.local_address)  # no SDP in it
+    bye = await peer.request("BYE")
+    assert bye.call_id == "late-2"
+    assert (await asyncio.wait_for(outcome, 3)).status == 488
+    peer.send(reply(bye, 200), ua.local_address)
+    assert ua.dialogs == []

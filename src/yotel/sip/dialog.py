@@ -162,8 +162,14 @@ class Dialog:
         (§14.1), in the background: it may time out too."""
         if status == 481:
             self.end("dialog_gone")
-        elif status == 408 and not self.terminated.is_set():
-            self.end("timeout")
+        elif status == 408:
+            self.hang_up("timeout")
+
+    def hang_up(self, reason: str = "local_bye") -> None:
+        """End the dialog now; its BYE goes out in the background (nobody awaits the answer,
+        which may never come from a peer that is gone)."""
+        if not self.terminated.is_set():
+            self.end(reason)
             self._host.spawn(self._quiet_bye())
 
     async def _quiet_bye(self) -> None:

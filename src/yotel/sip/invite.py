@@ -107,7 +107,7 @@ class OutgoingInvite:
             # §9.1: the 200 crossed our CANCEL; we no longer want the call, so hang it up.
             refusal = InviteFailed(487, "Request Terminated", response)
         if refusal is not None:
-            self._ua.spawn(dialog.bye())
+            dialog.hang_up()
             self._fail(refusal)
             return
         self._final.set_result(dialog)
@@ -221,8 +221,13 @@ class IncomingInvite:
         ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
                                                already_sent=True)
         if ack is None:
-            await dialog.bye()
+            dialog.hang_up()
             raise InviteFailed(408, "No ACK")
+        if self.offer is None and not ack.body:
+            # §13.2.1: the offer in our 200 must be answered in the ACK; without an answer
+            # there is no session to run, so the call ends here rather than without media.
+            dialog.hang_up()
+            raise InviteFailed(488, "No SDP answer in the ACK")
         if ack.body:
             dialog.remote_sdp = ack.body
         return dialog
@@ -278,4 +283,4 @@ def hang_up_fork(ua: UserAgent, sibling: Dialog, response: SipResponse) -> None:
                         response.cseq[0], 0, peer_for(routes, target, sibling.state.peer))
     fork = Dialog(ua, state, local_sdp=None, remote_sdp=response.body or None, caller=True)
     ua.send(bytes(fork.build("ACK", cseq=response.cseq[0])), state.peer)
-    ua.spawn(fork.bye())
+    fork.hang_up()
