@@ -243,6 +243,11 @@ def test_response_with_multiword_reason() -> None:
     assert (msg.status, msg.reason) == (481, "Call/Transaction Does Not Exist")
 
 
+def test_status_line_without_reason_phrase() -> None:
+    msg = parse_message(crafted(first="SIP/2.0 180"))
+    assert isinstance(msg, SipResponse) and (msg.status, msg.reason) == (180, "")
+
+
 def test_binary_body_survives() -> None:
     body = bytes(range(256))
     assert parse_message(bytes(parse_message(crafted(body=body)))).body == body

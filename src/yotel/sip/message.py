@@ -150,6 +150,8 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     headers = _parse_headers(lines[1:])
     body = _body(headers, body)
     first = lines[0].split(" ", 2)
+    if len(first) == 2 and first[0] == SIP_VERSION:
+        first.append("")  # a status line without its (optional in practice) Reason-Phrase
     if len(first) == 3 and first[0] == SIP_VERSION:
         if not (first[1].isdigit() and len(first[1]) == 3):
             raise SipParseError(f"bad status line {lines[0][:60]!r}")
