@@ -192,6 +192,7 @@ async def test_2xx_is_retransmitted_until_ack(peer: RawPeer, ua: UserAgent) -> N
     assert bytes(again) == bytes(first)
     assert first.headers.get("Content-Type") == "application/sdp"
     assert NameAddr.parse(first.require("Contact")).uri.port == ua.port
+    assert "BYE" in first.headers.get_all("Allow")  # §13.3.1.4
     peer.send(ack_for(peer, ua, first), ua.local_address)
     dialog = await asyncio.wait_for(callee.dialog, 3)  # resolves once the ACK was taken
     peer.drain()  # copies that crossed our ACK

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
-from yotel.sip.builder import make_request, make_response
+from yotel.sip.builder import ALLOW, make_request, make_response
 from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
 
@@ -237,7 +237,8 @@ class Dialog:
             self.remote_sdp = offer
         self.local_sdp = answer
         self._refresh_target(request.headers.get("Contact"), source)
-        response = make_response(request, 200, contact=self._host.contact, body=answer)
+        response = make_response(request, 200, contact=self._host.contact, body=answer,
+                                 extra=[("Allow", ALLOW)])  # §13.3.1.4
         ack = await self._host.respond_until_ack(self, request, response, source)
         if ack is not None and ack.body:
             self.remote_sdp = ack.body

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
-from yotel.sip.builder import make_request, make_response
+from yotel.sip.builder import ALLOW, make_request, make_response
 from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed, peer_for
 from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
@@ -215,7 +215,8 @@ class IncomingInvite:
                                              local_sdp=sdp)
         self.dialog = dialog
         response = make_response(self.request, 200, to_tag=self.to_tag,
-                                 contact=self._ua.contact, body=sdp)
+                                 contact=self._ua.contact, body=sdp,
+                                 extra=[("Allow", ALLOW)])  # §13.3.1.4: what we accept next
         self._transaction.respond(response)  # the transaction ends; we retransmit below
         self._ua.forget_invite(self)  # a CANCEL from now on is too late (§9.2): no effect
         ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
@@ -246,7 +247,7 @@ def initial_invite(ua: UserAgent, uri: str, from_uri: str, to_uri: str, call_id:
     return make_request("INVITE", uri, via_value=ua.via(new_branch()),
                         from_=f"<{from_uri}>;tag={from_tag}", to=f"<{to_uri}>", call_id=call_id,
                         cseq=1, contact=ua.contact, body=sdp or b"",
-                        extra=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")])
+                        extra=[("Allow", ALLOW)])
 
 
 def dialog_state_uac(request: SipRequest, response: SipResponse, peer: Address) -> DialogState:
