@@ -121,9 +121,13 @@ async def test_sipp_puts_yotel_on_hold(yotel: UserAgent) -> None:
     assert [r.media.direction for r in answerer.reinvites] == ["sendonly"]
 
 
-@pytest.mark.parametrize("password,status", [("secret", 200), ("wrong", 403)])
-async def test_digest_challenge_from_sipp(yotel: UserAgent, password: str, status: int) -> None:
-    async with sipp_running(scenario="uas_auth") as sipp:
+@pytest.mark.parametrize("password,status,qop", [
+    ("secret", 200, ""), ("wrong", 403, ""), ("secret", 200, ', qop="auth"'),
+    ("wrong", 403, ', qop="auth"'),
+])
+async def test_digest_challenge_from_sipp(yotel: UserAgent, password: str, status: int,
+                                          qop: str) -> None:
+    async with sipp_running(scenario="uas_auth", keys={"qop": qop}) as sipp:
         out = await yotel.invite(f"sip:100@127.0.0.1:{sipp.port}", from_uri="sip:yotel@127.0.0.1",
                                  sdp=offer(), credentials=DigestCredentials("trunkuser", password))
         if status == 200:
