@@ -31,6 +31,8 @@ SIPP_PORTS = range(11000, 19998)
 BUILTIN = ("uas", "uac")
 _PROC_UDP = Path("/proc/net/udp")
 STATS_FILE = "sipp_stats.csv"
+# Values for the `[key]`s shipped scenarios use, so callers name only those they change.
+DEFAULT_KEYS = {"qop": ""}  # uas_auth: appended to its challenge, e.g. ', qop="auth"'
 
 
 def scenario_path(name: str) -> Path:
@@ -152,7 +154,7 @@ def sipp_args(*, scenario: str, port: int, media_port: int, remote: tuple[str, i
     args += ["-sn", scenario] if scenario in BUILTIN else ["-sf", str(scenario_path(scenario))]
     if rtp_echo:
         args.append("-rtp_echo")
-    for key, value in keys.items():
+    for key, value in (DEFAULT_KEYS | keys).items():
         args += ["-key", key, value]
     args += extra
     if remote is not None:
