@@ -240,3 +240,9 @@ def test_ipv6_addresses_are_typed_ip6() -> None:
     text = bytes(build_offer("2001:db8::5", 4000, [PCMU])).decode()
     assert "c=IN IP6 2001:db8::5\r\n" in text and " IN IP6 2001:db8::5\r\n" in text
     assert SessionDescription.parse(text.encode()).address == "2001:db8::5"
+
+
+@pytest.mark.parametrize("codecs", [[], ["G729"], ["pcmu"], [PCMU, "opus"]])
+def test_offer_refuses_codecs_it_cannot_carry(codecs: list[str]) -> None:
+    with pytest.raises(SdpError, match="PCMU and/or PCMA"):
+        build_offer("10.0.0.1", 4000, codecs)

@@ -217,7 +217,10 @@ class Negotiated:
 def build_offer(address: str, port: int, codecs: list[str], *, direction: str = "sendrecv",
                 dtmf_pt: int = DEFAULT_DTMF_PT, session_id: int | None = None
                 ) -> SessionDescription:
-    """An offer listing `codecs` (in preference order) then telephone-event."""
+    """An offer listing `codecs` (in preference order) then telephone-event. Raises SdpError
+    for an empty list or a codec other than PCMU/PCMA."""
+    if not codecs or any(c not in PT_OF for c in codecs):
+        raise SdpError(f"cannot offer {codecs!r}: PCMU and/or PCMA only")
     pts = [PT_OF[c] for c in codecs] + [dtmf_pt]
     rtpmap = {PT_OF[c]: f"{c}/8000" for c in codecs} | {dtmf_pt: "telephone-event/8000"}
     media = MediaDescription(port, pts, rtpmap, {dtmf_pt: "0-16"}, direction, None, 20)
