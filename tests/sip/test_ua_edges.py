@@ -104,3 +104,26 @@ async def test_late_offer_acked_without_an_answer_is_hung_up(peer: RawPeer,
     assert (await asyncio.wait_for(outcome, 3)).status == 488
     peer.send(reply(bye, 200), ua.local_address)
     assert ua.dialogs == []
+
+
+async def test_their_reinvite_during_our_glare_backoff_is_answered(
+        peer: RawPeer, ua: UserAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("yotel.sip.dialog.glare_backoff", lambda _owner: 0.5)
+    dialog, ok = await established_as_callee(peer, ua)
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    ours = asyncio.ensure_future(dialog.reinvite(OFFER.replace(b"sendrecv", b"sendonly")))
+    first = await peer.request("INVITE")
+    peer.send(reply(first, 491), ua.local_address)
+    await peer.request("ACK")
+    # §14.1: while we wait to retry, no INVITE of ours is in flight, so theirs is no glare.
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="2 INVITE", to_tag=to_tag,
+                      body=OFFER), ua.local_address)
+    theirs = await peer.response()
+    while theirs.cseq == (1, "INVITE"):  # a late copy of the first 200 that crossed its ACK
+        theirs = await peer.response()
+    assert (theirs.status, theirs.cseq) == (200, (2, "INVITE"))
+    peer.send(ack_for(peer, ua, theirs), ua.local_address)
+    second = await asyncio.wait_for(peer.request("INVITE"), 3)  # then our retry
+    peer.send(reply(second, 200, body=OFFER.replace(b"sendrecv", b"recvonly")),
+              ua.local_address)
+    assert b"a=recvonly" in await asyncio.wait_for(ours, 3)

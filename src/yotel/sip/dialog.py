@@ -74,7 +74,8 @@ class Dialog:
         self.on_terminated: Callable[[str], None] | None = None
         self.terminated = asyncio.Event()
         self.end_reason: str | None = None
-        self._lock = asyncio.Lock()  # held while our re-INVITE is pending
+        self._lock = asyncio.Lock()  # one re-INVITE of ours at a time (with its retry)
+        self._inviting = False  # our re-INVITE transaction is in flight: theirs is glare
         self._answering = False  # while we answer theirs (until its ACK)
         self.ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on retransmits
         self.credentials: DigestCredentials | None = None  # answers in-dialog challenges
@@ -139,10 +140,11 @@ class Dialog:
         a 408 or no answer at all ends the dialog (§14.1) before InviteFailed is raised."""
         async with self._lock:
             try:
-                request, response = await self._send("INVITE", sdp)
+                request, response = await self._invite(sdp)
                 if response.status == 491 and not self.terminated.is_set():
+                    # Meanwhile nothing of ours is in flight: their retry may come first.
                     await asyncio.sleep(glare_backoff(self.caller))
-                    request, response = await self._send("INVITE", sdp)
+                    request, response = await self._invite(sdp)
             except InviteFailed as failure:  # our client transaction timed out
                 self._lost(failure.status)
                 raise
@@ -155,6 +157,13 @@ class Dialog:
             if response.body:
                 self.remote_sdp = response.body
             return response.body
+
+    async def _invite(self, sdp: bytes) -> tuple[SipRequest, SipResponse]:
+        self._inviting = True
+        try:
+            return await self._send("INVITE", sdp)
+        finally:
+            self._inviting = False
 
     def _lost(self, status: int) -> None:
         """§12.2.1.2: a 481 means the peer has no such dialog; a 408 (or silence) that it is
@@ -216,7 +225,7 @@ class Dialog:
         return make_response(request, 501)
 
     async def _answer_reinvite(self, request: SipRequest, source: Address) -> SipResponse | None:
-        if self._lock.locked():  # §14.2: ours is pending too: glare
+        if self._inviting:  # §14.2: ours is pending too: glare
             return make_response(request, 491)
         if self._answering:  # §14.2: theirs is not finished yet
             return make_response(request, 500, extra=[("Retry-After", str(random.randint(0, 10)))])
