@@ -127,3 +127,22 @@ async def test_their_reinvite_during_our_glare_backoff_is_answered(
     peer.send(reply(second, 200, body=OFFER.replace(b"sendrecv", b"recvonly")),
               ua.local_address)
     assert b"a=recvonly" in await asyncio.wait_for(ours, 3)
+
+
+async def test_our_reinvite_waits_for_the_ack_of_theirs(peer: RawPeer, ua: UserAgent) -> None:
+    dialog, ok = await established_as_callee(peer, ua)
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    peer.send(request(peer, ua, "INVITE", call_id="dlg-1", cseq="2 INVITE", to_tag=to_tag,
+                      body=OFFER), ua.local_address)
+    theirs = await peer.response()
+    while theirs.cseq != (2, "INVITE"):  # skip a late copy of the first 200
+        theirs = await peer.response()
+    ours = asyncio.ensure_future(dialog.reinvite(OFFER.replace(b"sendrecv", b"sendonly")))
+    # §14.1: their INVITE transaction is open until its ACK: ours must not start yet.
+    await asyncio.sleep(FAST.t1 * 4)
+    assert all(getattr(m, "method", "") != "INVITE" for m in peer.drain())
+    peer.send(ack_for(peer, ua, theirs), ua.local_address)
+    mine = await asyncio.wait_for(peer.request("INVITE"), 3)
+    assert b"a=sendonly" in mine.body
+    peer.send(reply(mine, 200, body=OFFER.replace(b"sendrecv", b"recvonly")), ua.local_address)
+    assert b"a=recvonly" in await asyncio.wait_for(ours, 3)

@@ -76,7 +76,8 @@ class Dialog:
         self.end_reason: str | None = None
         self._lock = asyncio.Lock()  # one re-INVITE of ours at a time (with its retry)
         self._inviting = False  # our re-INVITE transaction is in flight: theirs is glare
-        self._answering = False  # while we answer theirs (until its ACK)
+        self._answered = asyncio.Event()  # clear while we answer theirs (until its ACK)
+        self._answered.set()
         self.ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on retransmits
         self.credentials: DigestCredentials | None = None  # answers in-dialog challenges
 
@@ -159,6 +160,8 @@ class Dialog:
             return response.body
 
     async def _invite(self, sdp: bytes) -> tuple[SipRequest, SipResponse]:
+        # §14.1: not while an INVITE transaction of theirs is still open (not yet ACKed).
+        await self._answered.wait()
         self._inviting = True
         try:
             return await self._send("INVITE", sdp)
@@ -227,13 +230,13 @@ class Dialog:
     async def _answer_reinvite(self, request: SipRequest, source: Address) -> SipResponse | None:
         if self._inviting:  # §14.2: ours is pending too: glare
             return make_response(request, 491)
-        if self._answering:  # §14.2: theirs is not finished yet
+        if not self._answered.is_set():  # §14.2: theirs is not finished yet
             return make_response(request, 500, extra=[("Retry-After", str(random.randint(0, 10)))])
-        self._answering = True
+        self._answered.clear()
         try:
             return await self._negotiate(request, source)
         finally:
-            self._answering = False
+            self._answered.set()
 
     async def _negotiate(self, request: SipRequest, source: Address) -> SipResponse | None:
         offer = request.body or None
