@@ -146,3 +146,26 @@ async def test_our_reinvite_waits_for_the_ack_of_theirs(peer: RawPeer, ua: UserA
     assert b"a=sendonly" in mine.body
     peer.send(reply(mine, 200, body=OFFER.replace(b"sendrecv", b"recvonly")), ua.local_address)
     assert b"a=recvonly" in await asyncio.wait_for(ours, 3)
+
+
+async def test_bye_before_the_ack_is_the_caller_hanging_up(peer: RawPeer, ua: UserAgent) -> None:
+    outcome: asyncio.Future[InviteFailed] = asyncio.get_running_loop().create_future()
+
+    async def on_invite(incoming: IncomingInvite) -> None:
+        try:
+            await incoming.accept(OFFER)
+        except InviteFailed as exc:
+            outcome.set_result(exc)
+
+    ua.on_invite = on_invite
+    peer.send(request(peer, ua, "INVITE", body=OFFER, call_id="quick-1"), ua.local_address)
+    ok = await peer.response(200)
+    to_tag = NameAddr.parse(ok.require("To")).tag
+    peer.send(request(peer, ua, "BYE", call_id="quick-1", cseq="2 BYE", to_tag=to_tag),
+              ua.local_address)
+    bye_ok = await peer.response()
+    while bye_ok.cseq != (2, "BYE"):  # 200 retransmissions until the BYE ended the dialog
+        bye_ok = await peer.response()
+    assert bye_ok.status == 200
+    assert (await asyncio.wait_for(outcome, 3)).status == 487
+    assert ua.dialogs == []

@@ -221,6 +221,10 @@ class IncomingInvite:
         self._ua.forget_invite(self)  # a CANCEL from now on is too late (§9.2): no effect
         ack = await self._ua.respond_until_ack(dialog, self.request, response, self.source,
                                                already_sent=True)
+        if ack is None and dialog.end_reason == "remote_bye":
+            # The caller hung up before its ACK came (or the ACK was lost): for whoever
+            # answered, that is a call the caller abandoned, not a network failure.
+            raise InviteFailed(487, "Caller hung up before the ACK")
         if ack is None:
             dialog.hang_up()
             raise InviteFailed(408, "No ACK")
