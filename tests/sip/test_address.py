@@ -121,3 +121,11 @@ def test_generated_identifiers_are_unique_and_well_formed() -> None:
     assert len({new_tag() for _ in range(200)}) == 200
     call_id = new_call_id("10.1.2.3")
     assert call_id.endswith("@10.1.2.3") and len(call_id) > 20
+
+
+def test_quote_display_escapes_quotes_and_backslashes() -> None:
+    from yotel.sip.address import quote_display
+
+    addr = NameAddr(SipUri.parse("sip:a@b"), quote_display('say "hi" \\ bye'))
+    assert str(addr) == '"say \\"hi\\" \\\\ bye" <sip:a@b>'
+    assert NameAddr.parse(str(addr)) == addr

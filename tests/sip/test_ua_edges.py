@@ -169,3 +169,28 @@ async def test_bye_before_the_ack_is_the_caller_hanging_up(peer: RawPeer, ua: Us
     assert bye_ok.status == 200
     assert (await asyncio.wait_for(outcome, 3)).status == 487
     assert ua.dialogs == []
+
+
+async def test_invite_with_display_name_and_extra_headers(peer: RawPeer, ua: UserAgent) -> None:
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:+15550001@127.0.0.1",
+                          sdp=OFFER, display_name='Acme "Support"',
+                          headers=[("P-Asserted-Identity", "<sip:+15550001@127.0.0.1>"),
+                                   ("x-campaign", "c-42")])
+    invite = await peer.request("INVITE")
+    sender = NameAddr.parse(invite.require("From"))
+    assert sender.display == 'Acme \\"Support\\"' and sender.tag and sender.uri.user == "+15550001"
+    assert invite.headers.get("P-Asserted-Identity") == "<sip:+15550001@127.0.0.1>"
+    assert invite.headers.get("X-Campaign") == "c-42"
+    await out.cancel()
+
+
+@pytest.mark.parametrize("name,value", [
+    ("X-Evil", "a\r\nBYE sip:x SIP/2.0"), ("X-Nul", "a\0b"), ("Bad Name", "x"), ("", "x"),
+    ("Via", "SIP/2.0/UDP 1.2.3.4"), ("v", "SIP/2.0/UDP 1.2.3.4"), ("call-id", "mine"),
+    ("Content-Length", "0"),
+])
+async def test_unsafe_extra_headers_are_refused(ua: UserAgent, name: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        await ua.invite("sip:1@127.0.0.1:9", from_uri="sip:y@127.0.0.1", sdp=OFFER,
+                        headers=[(name, value)])
+    assert ua.stats.sent == 0  # refused before anything went out

@@ -114,6 +114,11 @@ class NameAddr:
         return f"{display}<{self.uri}>{params}"
 
 
+def quote_display(text: str) -> str:
+    """A display name as it goes between the quotes of a name-addr (§25.1 quoted-pair)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _quoted_end(text: str) -> int:
     """Index just past a leading quoted-string (backslash escapes honoured), else 0."""
     if not text.startswith('"'):

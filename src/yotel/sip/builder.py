@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from yotel.sip.address import new_tag
-from yotel.sip.message import Headers, SipRequest, SipResponse
+from yotel.sip.message import Headers, SipRequest, SipResponse, canonical
 
 REASONS = {
     100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 400: "Bad Request",
@@ -17,6 +17,25 @@ REASONS = {
 }
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 USER_AGENT = "Yotel/0.1"
+
+
+# Headers the stack writes itself; a caller's extra header may not replace or duplicate them.
+_OWN_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq", "contact", "max-forwards",
+                          "route", "record-route", "content-length", "content-type", "allow",
+                          "authorization", "proxy-authorization"})
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+
+
+def extra_header(name: str, value: str) -> tuple[str, str]:
+    """A caller-supplied header (P-Asserted-Identity, X-..., Diversion), checked so that it
+    cannot inject lines (CR/LF) or override what the stack owns; ValueError otherwise."""
+    if not name or not set(name) <= _TOKEN:
+        raise ValueError(f"bad header name {name!r}")
+    if canonical(name).lower() in _OWN_HEADERS:
+        raise ValueError(f"header {name!r} is set by the SIP stack")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError(f"header {name!r} value holds a line break")
+    return canonical(name), value.strip()
 
 
 def via(host: str, port: int, branch: str) -> str:

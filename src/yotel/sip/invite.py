@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from yotel.sip.address import NameAddr, SipUri, new_branch
-from yotel.sip.builder import ALLOW, make_request, make_response
+from yotel.sip.address import NameAddr, SipUri, new_branch, quote_display
+from yotel.sip.builder import ALLOW, extra_header, make_request, make_response
 from yotel.sip.dialog import Address, Dialog, DialogState, InviteFailed, peer_for
 from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
@@ -247,11 +247,15 @@ class IncomingInvite:
 
 
 def initial_invite(ua: UserAgent, uri: str, from_uri: str, to_uri: str, call_id: str,
-                   from_tag: str, sdp: bytes | None) -> SipRequest:
-    return make_request("INVITE", uri, via_value=ua.via(new_branch()),
-                        from_=f"<{from_uri}>;tag={from_tag}", to=f"<{to_uri}>", call_id=call_id,
-                        cseq=1, contact=ua.contact, body=sdp or b"",
-                        extra=[("Allow", ALLOW)])
+                   from_tag: str, sdp: bytes | None, *, display_name: str | None = None,
+                   headers: Iterable[tuple[str, str]] = ()) -> SipRequest:
+    """The INVITE of a new call; `headers` are the caller's extras (see `extra_header`)."""
+    display = quote_display(display_name) if display_name else None
+    from_ = NameAddr(SipUri.parse(from_uri), display, (("tag", from_tag),))
+    extra = [("Allow", ALLOW), *(extra_header(name, value) for name, value in headers)]
+    return make_request("INVITE", uri, via_value=ua.via(new_branch()), from_=str(from_),
+                        to=f"<{to_uri}>", call_id=call_id, cseq=1, contact=ua.contact,
+                        body=sdp or b"", extra=extra)
 
 
 def dialog_state_uac(request: SipRequest, response: SipResponse, peer: Address) -> DialogState:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
@@ -220,12 +220,15 @@ class UserAgent:
     async def invite(self, uri: str, *, from_uri: str, to_uri: str | None = None,
                      sdp: bytes | None = None, credentials: DigestCredentials | None = None,
                      on_provisional: ProvisionalCallback | None = None,
-                     answer_offer: AnswerOffer | None = None) -> OutgoingInvite:
+                     answer_offer: AnswerOffer | None = None, display_name: str | None = None,
+                     headers: Iterable[tuple[str, str]] = ()) -> OutgoingInvite:
         """Place a call. With `sdp=None` (delayed offer, §13.2.1) the peer offers in its 2xx
-        and `answer_offer(offer) -> answer` produces what our ACK carries."""
-        peer = await _peer_of(SipUri.parse(uri))
+        and `answer_offer(offer) -> answer` produces what our ACK carries. `display_name` goes
+        in From; `headers` are extra ones (ValueError if unsafe: see `builder.extra_header`)."""
         request = initial_invite(self, uri, from_uri, to_uri or uri,
-                                 new_call_id(self.advertised_host), new_tag(), sdp)
+                                 new_call_id(self.advertised_host), new_tag(), sdp,
+                                 display_name=display_name, headers=headers)
+        peer = await _peer_of(SipUri.parse(uri))
         outgoing = OutgoingInvite(self, request, peer, credentials, on_provisional,
                                   answer_offer)
         outgoing.start()
