@@ -58,7 +58,7 @@ def test_with_user() -> None:
 
 @pytest.mark.parametrize("text", [
     "tel:+15551234", "alice@example.com", "sip:", "sip:user@", "sip:h:0", "sip:h:99999",
-    "sip:h:abc", "sip:[::1", "",
+    "sip:h:abc", "sip:[::1", "", "sip:a b@h", "sip:a\r\nVia: x@h", "sip:a@h\x00", "sip:a@h\x7f",
 ])
 def test_bad_uris(text: str) -> None:
     with pytest.raises(ValueError):

@@ -194,3 +194,15 @@ async def test_unsafe_extra_headers_are_refused(ua: UserAgent, name: str, value:
         await ua.invite("sip:1@127.0.0.1:9", from_uri="sip:y@127.0.0.1", sdp=OFFER,
                         headers=[(name, value)])
     assert ua.stats.sent == 0  # refused before anything went out
+
+
+@pytest.mark.parametrize("field,value", [
+    ("uri", "sip:1\r\nX-Injected: yes@127.0.0.1:9"), ("uri", "sip:1 2@127.0.0.1:9"),
+    ("to_uri", "sip:a\r\nb@h"), ("from_uri", "sip:caller\n@h"), ("display_name", "Bob\r\nX: y"),
+])
+async def test_line_breaks_from_callers_never_reach_the_wire(ua: UserAgent, field: str,
+                                                             value: str) -> None:
+    args = {"uri": "sip:1@127.0.0.1:9", "from_uri": "sip:y@127.0.0.1"} | {field: value}
+    with pytest.raises(ValueError):
+        await ua.invite(args.pop("uri"), sdp=OFFER, **args)
+    assert ua.stats.sent == 0

@@ -20,6 +20,10 @@ class SipUri:
         scheme, sep, rest = text.partition(":")
         if not sep or scheme.lower() not in ("sip", "sips"):
             raise ValueError(f"not a SIP URI: {text[:60]!r}")
+        if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in rest):
+            # §25.1: no whitespace or control characters in a URI; refusing them here also
+            # keeps a number or caller ID from an API from injecting SIP lines.
+            raise ValueError(f"whitespace or control character in URI {text[:60]!r}")
         rest = rest.split("?", 1)[0]
         # The user part may carry ';' itself (telephone-subscriber: `+1555;npdi;rn=...@gw`),
         # so it ends at the '@' before any URI parameter is read (§19.1.1, §25.1).
@@ -115,7 +119,10 @@ class NameAddr:
 
 
 def quote_display(text: str) -> str:
-    """A display name as it goes between the quotes of a name-addr (§25.1 quoted-pair)."""
+    """A display name as it goes between the quotes of a name-addr (§25.1 quoted-pair).
+    ValueError for CR, LF or NUL, which no quoting may carry."""
+    if any(ch in text for ch in "\r\n\0"):
+        raise ValueError(f"line break in display name {text[:60]!r}")
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 

@@ -253,9 +253,10 @@ def initial_invite(ua: UserAgent, uri: str, from_uri: str, to_uri: str, call_id:
     display = quote_display(display_name) if display_name else None
     from_ = NameAddr(SipUri.parse(from_uri), display, (("tag", from_tag),))
     extra = [("Allow", ALLOW), *(extra_header(name, value) for name, value in headers)]
-    return make_request("INVITE", uri, via_value=ua.via(new_branch()), from_=str(from_),
-                        to=f"<{to_uri}>", call_id=call_id, cseq=1, contact=ua.contact,
-                        body=sdp or b"", extra=extra)
+    to = NameAddr(SipUri.parse(to_uri))
+    return make_request("INVITE", str(SipUri.parse(uri)), via_value=ua.via(new_branch()),
+                        from_=str(from_), to=str(to), call_id=call_id, cseq=1,
+                        contact=ua.contact, body=sdp or b"", extra=extra)
 
 
 def dialog_state_uac(request: SipRequest, response: SipResponse, peer: Address) -> DialogState:
