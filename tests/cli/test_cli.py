@@ -78,7 +78,7 @@ async def test_cli_errors(cli_env: dict[str, str], capsys: pytest.CaptureFixture
                            "--json")
     assert code == 1 and out["error"]["type"] == "not_found"
     code, out = await _run(capsys, "db", "upgrade", "--json")
-    assert code == 0 and out == {"revision": "0001"}
+    assert code == 0 and out == {"revision": "0002"}
 
 
 async def test_console_script_on_a_fresh_sqlite_database(tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from yotel.db import migrate
 from yotel.db.engine import Database
 
-TABLES = {"tenants", "api_keys", "voice_agents"}
+TABLES = {
+    "tenants", "api_keys", "voice_agents", "sip_trunks", "campaigns", "leads", "callbacks",
+    "dnd_entries", "dnd_registry", "flows", "numbers", "agents", "agent_queues",
+    "agent_queue_members", "calls", "ai_sessions", "callback_tokens", "outbox_events",
+}
 
 
 async def _tables(db: Database) -> set[str]:
@@ -41,4 +45,29 @@ def test_migrations_ship_inside_the_package() -> None:
     # `yotel db upgrade` must work from an installed wheel, whatever the working directory.
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert migrate.MIGRATIONS_DIR.parent.name == "db"
-    assert migrate.head_revision() == "0001"
+    assert migrate.head_revision() == "0002"
+
+
+async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(
+        scratch_database_url: str) -> None:
+    db = Database(scratch_database_url)
+    try:
+        await migrate.upgrade(db, "0001")
+        async with db.transaction() as connection:
+            await connection.execute(text(
+                "INSERT INTO tenants (id, name, timezone, created_at, updated_at) "
+                "VALUES ('t1', 'kept', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        await migrate.upgrade(db)
+        assert await migrate.current_revision(db) == "0002"
+        assert await migrate.schema_diff(db) == []
+        async with db.transaction() as connection:  # the new tables take tenant-owned rows
+            await connection.execute(text(
+                "INSERT INTO dnd_entries (id, tenant_id, phone, created_at) "
+                "VALUES ('d1', 't1', '+14155550100', CURRENT_TIMESTAMP)"))
+        await migrate.downgrade(db, "0001")
+        assert await _tables(db) == {"tenants", "api_keys", "voice_agents"}
+        async with db.engine.connect() as connection:
+            names = (await connection.execute(text("SELECT name FROM tenants"))).scalars().all()
+        assert names == ["kept"]
+    finally:
+        await db.dispose()

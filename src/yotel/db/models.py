@@ -1,55 +1,20 @@
 """SQLAlchemy 2 typed models. The migrations in `db/migrations/` must produce exactly this schema
-(a test runs Alembic's autogenerate comparison against a migrated database)."""
+(a test runs Alembic's autogenerate comparison against a migrated database).
+
+This module holds the foundation (tenants, API keys, voice agents) and re-exports the rest, so
+`from yotel.db.models import X` works for every table: `dialing.py` (trunks, campaigns, leads,
+callbacks, DND), `routing.py` (numbers, flows, human agents and queues), `records.py` (calls, AI
+sessions, callback tokens, the event outbox)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-# Deterministic constraint names, so migrations can refer to them on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from yotel.db.base import NAMING_CONVENTION, Base, JsonDocument, UtcDateTime, utcnow
 
 
 class Tenant(Base):
@@ -61,7 +26,10 @@ class Tenant(Base):
     default_voice_agent_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("voice_agents.id", use_alter=True), nullable=True)
     voice_agent_default_ws_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # SIP trunks arrive in a later migration; the foreign key is added then.
+    # No foreign key: adding one to `tenants` on SQLite means rebuilding the table, and dropping
+    # the old one there cascades (SQLite docs, "DROP TABLE": an implicit DELETE FROM) into every
+    # tenant-owned row. `yotel.trunks` checks the trunk is the tenant's on PATCH and refuses to
+    # delete a trunk that is some tenant's default (409).
     default_trunk_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -102,3 +70,23 @@ class VoiceAgent(Base):
     subprotocol: Mapped[str] = mapped_column(String(64), default="audio.drachtio.org")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+# Imported last: these modules build on `Base` above and register their tables on its metadata.
+from yotel.db.dialing import (  # noqa: E402
+    Callback,
+    Campaign,
+    DndEntry,
+    DndRegistryEntry,
+    Lead,
+    SipTrunk,
+)
+from yotel.db.records import AiSession, Call, CallbackToken, OutboxEvent  # noqa: E402
+from yotel.db.routing import Agent, AgentQueue, AgentQueueMember, Flow, Number  # noqa: E402
+
+__all__ = [
+    "NAMING_CONVENTION", "Agent", "AgentQueue", "AgentQueueMember", "AiSession", "ApiKey", "Base",
+    "Call", "Callback", "CallbackToken", "Campaign", "DndEntry", "DndRegistryEntry", "Flow",
+    "JsonDocument", "Lead", "Number", "OutboxEvent", "SipTrunk", "Tenant", "UtcDateTime",
+    "VoiceAgent", "utcnow",
+]
