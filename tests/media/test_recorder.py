@@ -7,11 +7,13 @@ import io
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from yotel.media.recorder import PauseSpan, StereoRecorder
 from yotel.rtp import g711
 from yotel.testing.audio import (
+    FRAME_SAMPLES,
     dominant_frequency,
     frames,
     has_tone,
@@ -108,6 +110,80 @@ async def test_a_failed_write_surfaces_at_close(tmp_path: Path) -> None:
         await recorder.close()
     with pytest.raises(RuntimeError):
         await recorder.close()
+
+
+def reference_interleave(ticks: list[tuple[bytes | None, bytes | None]], law: str) -> bytes:
+    """What the recorder wrote before `write_g711`: decode each side per tick, interleave."""
+    out = []
+    for left, right in ticks:
+        stereo = np.zeros((FRAME_SAMPLES, 2), "<i2")
+        for channel, frame in enumerate((left, right)):
+            if frame:
+                pcm = np.frombuffer(g711.decode(frame, law), "<i2")[:FRAME_SAMPLES]
+                stereo[:len(pcm), channel] = pcm
+        out.append(stereo.tobytes())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("law", ["pcmu", "pcma"])
+async def test_g711_ticks_are_decoded_at_flush_exactly_as_per_tick_decoding(
+        tmp_path: Path, law: str) -> None:
+    rng = np.random.default_rng(11)
+    caller, ai = frames(tone_g711(440, 2.5, law), 160), frames(tone_g711(1000, 2.5, law), 160)
+    ticks: list[tuple[bytes | None, bytes | None]] = [
+        (caller[i], ai[i] if i % 3 else None) for i in range(125)]  # the AI silent every 3rd
+    ticks[7] = (None, None)
+    ticks[8] = (caller[8][:100], ai[8] + b"\x00" * 40)  # ragged: padded with 0 / cut
+    ticks[9] = (bytes(rng.integers(0, 256, 160, dtype=np.uint8)), b"")  # every code; empty
+    recorder = StereoRecorder(tmp_path / "g.wav")
+    for left, right in ticks:
+        recorder.write_g711(left, right, law)
+    assert len(recorder._pending) == 125 - 2 * 50  # buffered raw; two flushes are out
+    result = await recorder.close()
+    wav = read_wav(result.path)
+    assert wav.data.tobytes() == reference_interleave(ticks, law)
+    assert result.duration_s == pytest.approx(2.5)
+    assert has_tone(wav.channel(0), 440) and has_tone(wav.channel(1), 1000)
+    assert (wav.data[7 * 160:8 * 160] == 0).all()  # a missing side is 0, even in A-law
+
+
+async def test_pcm_and_g711_ticks_interleave_in_their_order(tmp_path: Path) -> None:
+    # A call that records the AI in μ-law, then a conference mix (PCM), then A-law, with a
+    # pause in the middle of the PCM span: each tick keeps its place on the timeline.
+    recorder = StereoRecorder(tmp_path / "h.wav")
+    ulaw, pcm = frames(tone_g711(500, 1.0, "pcmu"), 160), frames(tone(700, 1.0))
+    alaw = frames(tone_g711(900, 1.0, "pcma"), 160)
+    for i in range(30):
+        recorder.write_g711(ulaw[i], ulaw[i], "pcmu")
+    for i in range(30):
+        if i == 10:
+            recorder.pause("card")
+        if i == 20:
+            recorder.resume()
+        recorder.write(pcm[i], None)
+    for i in range(40):
+        recorder.write_g711(None, alaw[i], "pcma")
+    result = await recorder.close()
+    assert result.pauses == [PauseSpan(0.8, 1.0, "card")]
+    wav = read_wav(result.path)
+    assert wav.duration_s == pytest.approx(2.0)
+    assert dominant_frequency(wav.span(0.0, 0.6).channel(0)) == pytest.approx(500, abs=10)
+    assert dominant_frequency(wav.span(0.0, 0.6).channel(1)) == pytest.approx(500, abs=10)
+    assert dominant_frequency(wav.span(0.6, 0.8).channel(0)) == pytest.approx(700, abs=10)
+    assert rms(wav.span(0.6, 1.2).channel(1)) == 0.0 and rms(wav.span(0.8, 1.0).data) == 0.0
+    assert dominant_frequency(wav.span(1.0, 1.2).channel(0)) == pytest.approx(700, abs=10)
+    assert rms(wav.span(1.2, 2.0).channel(0)) == 0.0
+    assert dominant_frequency(wav.span(1.2, 2.0).channel(1)) == pytest.approx(900, abs=10)
+    assert wav.data[30 * 160:31 * 160, 0].tobytes() == pcm[0]  # PCM is stored untouched
+
+
+async def test_g711_needs_a_known_law(tmp_path: Path) -> None:
+    recorder = StereoRecorder(tmp_path / "i.wav")
+    with pytest.raises(ValueError, match="opus"):
+        recorder.write_g711(b"\xff" * 160, None, "opus")
+    await recorder.close()
+    with pytest.raises(RuntimeError):
+        recorder.write_g711(None, None, "pcmu")
 
 
 def test_the_test_audio_tools_tell_tones_apart() -> None:

@@ -1,10 +1,14 @@
 """The stereo call recorder: 16-bit PCM WAV, 8 kHz, left = caller, right = AI.
 
-Frames are interleaved per 20 ms tick and written to disk about once a second from a worker
-thread (in order, one write in flight), so a long call never sits in memory and the event loop
-never waits on the disk: even opening the file happens in the thread. The RIFF sizes are
-patched on close. A pause writes silence for its span, so the timeline stays true, and the span
-is noted and returned.
+Each 20 ms tick only appends what it was given: the raw G.711 frames of both sides
+(`write_g711`, the common case: no decoding on the event loop) or PCM frames (`write`: a
+conference mix, a prompt), as one small tuple. About once a second the buffered ticks go to a
+worker thread, which decodes and interleaves them in a few vectorised numpy operations and
+appends them to the file (in order, one write in flight), so a long call never sits in memory
+and the event loop never decodes, interleaves or waits on the disk: even opening the file
+happens in the thread. Both kinds may alternate in one call; each tick keeps its place. The
+RIFF sizes are patched on close. A pause writes silence for its span, so the timeline stays
+true, and the span is noted and returned.
 """
 
 from __future__ import annotations
@@ -16,12 +20,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
+
+from yotel.rtp import g711
 
 RATE = 8000
 FRAME = 160  # samples per channel per 20 ms tick
 SILENT_FRAME = bytes(FRAME * 2)
 FLUSH_FRAMES = 50  # ~1 s per disk write
 FRAME_S = FRAME / RATE
+# One buffered tick: (G.711 law, or None for PCM; left; right), a side None when missing.
+Tick = tuple[str | None, bytes | None, bytes | None]
+_SILENT_TICK: Tick = (None, None, None)  # a paused tick
+_DECODE = {"pcmu": g711.ULAW_TO_PCM, "pcma": g711.ALAW_TO_PCM}
 
 
 @dataclass(frozen=True)
@@ -63,11 +74,49 @@ def _fit(pcm: bytes | None) -> bytes:
     return (pcm + SILENT_FRAME)[:len(SILENT_FRAME)]
 
 
+def _decode_side(frames: list[bytes | None], law: str) -> npt.NDArray[np.int16]:
+    """One channel of G.711 ticks → (ticks, 160) samples: one join and one table lookup for
+    the whole run; a missing side is 0 (A-law has no code for 0), a ragged frame is decoded
+    alone and padded with 0 or cut, as `write` fits PCM."""
+    table, filler = _DECODE[law], g711.silence(law)
+    odd = [i for i, f in enumerate(frames) if f is None or len(f) != FRAME]
+    joined = b"".join([f if f is not None and len(f) == FRAME else filler for f in frames])
+    samples = table[np.frombuffer(joined, dtype=np.uint8)].reshape(len(frames), FRAME)
+    if odd:
+        samples[odd] = 0
+        for i in odd:
+            frame = frames[i]
+            if frame:  # ragged, rare: decoded alone
+                decoded = table[np.frombuffer(frame[:FRAME], dtype=np.uint8)]
+                samples[i, :len(decoded)] = decoded
+    return samples
+
+
+def render(ticks: list[Tick]) -> bytes:
+    """Buffered ticks → interleaved little-endian stereo PCM (left = caller, right = AI)."""
+    stereo = np.zeros((len(ticks), FRAME, 2), dtype="<i2")
+    by_kind: dict[str | None, list[int]] = {}
+    for i, tick in enumerate(ticks):
+        by_kind.setdefault(tick[0], []).append(i)
+    for law, indices in by_kind.items():
+        sides = ([ticks[i][1] for i in indices], [ticks[i][2] for i in indices])
+        # One kind (the usual flush): a slice, not numpy's slower fancy indexing.
+        rows = slice(None) if len(by_kind) == 1 else indices
+        for channel, side in enumerate(sides):
+            if law is None:
+                if any(f is not None for f in side):
+                    pcm = b"".join([_fit(f) for f in side])
+                    stereo[rows, :, channel] = np.frombuffer(pcm, "<i2").reshape(-1, FRAME)
+            else:
+                stereo[rows, :, channel] = _decode_side(side, law)
+    return stereo.tobytes()
+
+
 class StereoRecorder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: BinaryIO | None = None
-        self._pending: list[bytes] = []
+        self._pending: list[Tick] = []
         self._frames = 0
         self._paused_at: tuple[float, str | None] | None = None
         self.pauses: list[PauseSpan] = []
@@ -82,16 +131,22 @@ class StereoRecorder:
     def duration_s(self) -> float:
         return self._frames * FRAME_S
 
+    def write_g711(self, caller: bytes | None, ai: bytes | None, encoding: str) -> None:
+        """One 20 ms tick of G.711 in `encoding` ("pcmu"/"pcma") for both sides, as they were
+        sent or received; decoded later, in the worker. A missing side is silence. The frames
+        are kept until the flush: pass immutable bytes, not a reused buffer."""
+        if encoding not in _DECODE:
+            raise ValueError(f"unknown G.711 encoding {encoding!r}")
+        self._append((encoding, caller, ai))
+
     def write(self, caller_pcm: bytes | None, ai_pcm: bytes | None) -> None:
-        """One 20 ms tick; a missing side (or a paused recorder) is silence."""
+        """One 20 ms tick of 8 kHz int16 PCM (a mix, a prompt); a missing side is silence."""
+        self._append((None, caller_pcm, ai_pcm))
+
+    def _append(self, tick: Tick) -> None:
         if self._closed:
             raise RuntimeError("the recorder is closed")
-        if self._paused_at is not None:
-            caller_pcm = ai_pcm = None
-        stereo = np.empty(FRAME * 2, dtype="<i2")
-        stereo[0::2] = np.frombuffer(_fit(caller_pcm), dtype="<i2")
-        stereo[1::2] = np.frombuffer(_fit(ai_pcm), dtype="<i2")
-        self._pending.append(stereo.tobytes())
+        self._pending.append(tick if self._paused_at is None else _SILENT_TICK)
         self._frames += 1
         if len(self._pending) >= FLUSH_FRAMES:
             self._flush()
@@ -110,14 +165,18 @@ class StereoRecorder:
     def _flush(self) -> None:
         if not self._pending:
             return
-        chunk, self._pending = b"".join(self._pending), []
+        ticks, self._pending = self._pending, []
         previous = self._write_chain
-        self._write_chain = asyncio.ensure_future(self._write_after(previous, chunk))
+        self._write_chain = asyncio.ensure_future(self._write_after(previous, ticks))
 
-    async def _write_after(self, previous: asyncio.Future[None] | None, chunk: bytes) -> None:
+    async def _write_after(self, previous: asyncio.Future[None] | None,
+                           ticks: list[Tick]) -> None:
         if previous is not None:
             await previous  # in order; a failed write fails every later one, and close
-        await asyncio.to_thread(self._write, chunk)
+        await asyncio.to_thread(self._render_and_write, ticks)
+
+    def _render_and_write(self, ticks: list[Tick]) -> None:
+        self._write(render(ticks))
 
     def _write(self, chunk: bytes) -> None:
         if self._file is None:
