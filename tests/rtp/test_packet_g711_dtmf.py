@@ -22,17 +22,29 @@ def test_parse_captured_and_round_trip() -> None:
                                                                           0xDEADBEEF, True)
     assert p.payload == b"\xff" * 160
     assert bytes(p) == CAPTURED
-    assert read_header(CAPTURED) == (0, 0x1234, 0xA00, 0xDEADBEEF, True, 12)
+    assert read_header(CAPTURED) == (0, 0x1234, 0xA00, 0xDEADBEEF, True, 12, 172)
 
 
 def test_csrc_extension_and_padding() -> None:
     p = RtpPacket(8, 1, 2, 3, b"abc", csrc=(7, 9), extension=(0xBEDE, b"\x01\x02\x03\x04"))
     wire = bytes(p)
     assert RtpPacket.parse(wire) == p
-    assert read_header(wire) == (8, 1, 2, 3, False, 12 + 8 + 8)
+    assert read_header(wire) == (8, 1, 2, 3, False, 12 + 8 + 8, len(wire))
     padded = bytearray(bytes(RtpPacket(0, 1, 2, 3, b"xy")) + b"\0\0\x03")
     padded[0] |= 0x20
     assert RtpPacket.parse(bytes(padded)).payload == b"xy"
+    assert read_header(bytes(padded)) == (0, 1, 2, 3, False, 12, 14)  # RFC 3550 §5.1 P bit
+
+
+@pytest.mark.parametrize("data", [
+    bytes.fromhex("a000000100000002") + b"\0\0\0\3" + b"\0",  # pad count 0
+    bytes.fromhex("a000000100000002") + b"\0\0\0\3" + b"ab\x09",  # more padding than data
+    bytes.fromhex("a100000100000002") + b"\0\0\0\3" + b"\0\0\x02",  # pads into the CSRC
+])
+def test_bad_padding_is_refused_by_both_readers(data: bytes) -> None:
+    assert read_header(data) is None
+    with pytest.raises(RtpError):
+        RtpPacket.parse(data)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x80" * 11, b"\x40" + b"\0" * 15,
@@ -54,6 +66,21 @@ def test_parser_only_raises_rtp_error(data: bytes) -> None:
     except RtpError:
         pass
     read_header(data)
+
+
+@given(st.builds(RtpPacket, st.integers(0, 63), st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1),
+                 st.integers(0, 2**32 - 1), st.binary(max_size=40), st.booleans(),
+                 st.lists(st.integers(0, 2**32 - 1), max_size=3).map(tuple),
+                 st.none() | st.tuples(st.integers(0, 0xFFFF),
+                                       st.binary(max_size=3).map(lambda b: b * 4)),
+                 st.integers(0, 40)))
+def test_hot_path_reader_agrees_with_the_full_parser(packet: RtpPacket) -> None:
+    wire = bytes(packet)
+    header = read_header(wire)
+    assert header is not None
+    assert header[:5] == (packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc,
+                          packet.marker)
+    assert wire[header[5]:header[6]] == packet.payload
 
 
 def test_g711_matches_the_itu_reference_bit_for_bit() -> None:
@@ -204,7 +231,7 @@ def test_captured_sipp_packets_round_trip() -> None:
         101, True, 0x1F30, 0x33E0)
     pcma = RtpPacket.parse(SIPP_PCMA)
     assert (pcma.payload_type, pcma.marker, len(pcma.payload)) == (8, True, 240)
-    assert read_header(SIPP_PCMA) == (8, 0xE6FD, 0xF0, 0xDEE0EE8F, True, 12)
+    assert read_header(SIPP_PCMA) == (8, 0xE6FD, 0xF0, 0xDEE0EE8F, True, 12, len(SIPP_PCMA))
 
 
 def test_captured_sipp_digits_are_reported_once() -> None:
@@ -221,7 +248,7 @@ def test_padding_round_trips_exactly_and_bad_fields_refuse_to_serialise() -> Non
     padded = RtpPacket(0, 9, 8, 7, b"abc", padding=5)
     wire = bytes(padded)
     assert wire[0] & 0x20 and wire[-1] == 5 and RtpPacket.parse(wire) == padded
-    assert read_header(wire) is None  # padded packets take the full parser
+    assert read_header(wire) == (0, 9, 8, 7, False, 12, 15)  # the hot path reads it too
     for bad in (RtpPacket(128, 0, 0, 0, b""), RtpPacket(0, 1 << 16, 0, 0, b""),
                 RtpPacket(0, 0, 0, 0, b"", extension=(1, b"abc")),
                 RtpPacket(0, 0, 0, 0, b"", csrc=tuple(range(16)))):

@@ -2,14 +2,19 @@
 
 The leg does offer/answer (RFC 3264) for the initial INVITE and every re-INVITE, keeps the RTP
 session pointed at what was agreed, and does hold/resume in both directions (RFC 3264 §8.4:
-`a=sendonly` to hold the peer, `a=sendrecv` to resume; a peer's hold is answered `recvonly`).
+`a=sendonly` (music) or `a=inactive` to hold the peer, `a=sendrecv` to resume; a peer's hold is
+answered `recvonly`). The negotiated directions decide whether its RTP session may send at all
+(RFC 3264 §6.1). Every SDP it sends belongs to one session: one `o=` session id, the version +1
+for each changed description and the same for a re-sent one (RFC 3264 §8).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
+from yotel.rtp.quality import CallQuality
 from yotel.rtp.session import RtpSession
 from yotel.sip.dialog import Dialog
 from yotel.sip.sdp import (
@@ -21,7 +26,7 @@ from yotel.sip.sdp import (
     accept_answer,
     answer,
     build_offer,
-    with_direction,
+    follow,
 )
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,8 @@ _REVERSE = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonl
             "inactive": "inactive"}
 _HELD = {"sendrecv": "sendonly", "recvonly": "inactive", "sendonly": "sendonly",
          "inactive": "inactive"}
+_WE_SEND = ("sendrecv", "sendonly")
+HOLD_DIRECTIONS = ("sendonly", "inactive")
 
 
 def codec_order(encoding: str) -> list[str]:
@@ -44,7 +51,9 @@ class Leg:
         self.dialog: Dialog | None = None
         self.negotiated: Negotiated | None = None
         self.local: SessionDescription | None = None
-        self.held = False  # we hold the peer
+        self.held = False  # we hold the peer (changed only once the peer agreed)
+        self.hold_direction = "sendonly"  # how: sendonly (music on hold) or inactive
+        self._sent: SessionDescription | None = None  # the last SDP we sent: its o= line
         self.on_ended: Callable[[str], None] | None = None
         self.on_remote_hold: Callable[[bool], None] | None = None
 
@@ -58,10 +67,35 @@ class Leg:
     def remote_hold(self) -> bool:
         return self.negotiated is not None and self.negotiated.on_hold
 
+    @property
+    def quality(self) -> CallQuality:
+        """RTCP figures of this leg (RFC 3550 §6.4): loss, jitter, round-trip time."""
+        return self.session.quality
+
+    @property
+    def may_send(self) -> bool:
+        """RFC 3264 §6.1: our SDP says we send (sendrecv/sendonly) and the peer's says it
+        receives (sendrecv/recvonly, not 0.0.0.0)."""
+        ours = self.local.media.direction if self.local is not None else "sendrecv"
+        theirs = self.negotiated is None or not self.negotiated.on_hold
+        return ours in _WE_SEND and theirs
+
+    def _stamp(self, sdp: SessionDescription) -> SessionDescription:
+        """RFC 3264 §8: the o= line of the next SDP we send in this session."""
+        self._sent = follow(self._sent, sdp)
+        return self._sent
+
+    def _set_local(self, sdp: SessionDescription) -> None:
+        self.local = sdp
+        self.session.may_send = self.may_send
+
     # -- initial offer/answer ---------------------------------------------------------------
     def offer(self) -> bytes:
-        self.local = build_offer(self.address, self.session.local_port, self.codecs)
-        return bytes(self.local)
+        direction = self.hold_direction if self.held else "sendrecv"
+        sdp = self._stamp(build_offer(self.address, self.session.local_port, self.codecs,
+                                      direction=direction))
+        self._set_local(sdp)
+        return bytes(sdp)
 
     def accept_answer(self, data: bytes) -> None:
         """The peer's answer to our offer (raises SdpError: no codec we offered)."""
@@ -74,19 +108,23 @@ class Leg:
         remote = SessionDescription.parse(data)
         sdp, negotiated = answer(remote, self.address, self.session.local_port, self.codecs,
                                  direction=self._answer_direction(remote))
-        self.local = sdp
+        self.local = self._stamp(sdp)
         self._apply(negotiated)
-        return bytes(sdp)
+        return bytes(self.local)
 
     def _answer_direction(self, remote: SessionDescription) -> str:
         ours = _REVERSE[remote.media.direction]
-        return _HELD[ours] if self.held else ours
+        if not self.held:
+            return ours
+        return _HELD[ours] if self.hold_direction == "sendonly" else "inactive"
 
     def _apply(self, negotiated: Negotiated) -> None:
         was_held = self.remote_hold
         self.negotiated = negotiated
         self.session.configure(payload_type=negotiated.payload_type, dtmf_pt=negotiated.dtmf_pt,
-                               remote=(negotiated.remote_address, negotiated.remote_port))
+                               remote=(negotiated.remote_address, negotiated.remote_port),
+                               rtcp=negotiated.remote_rtcp)
+        self.session.may_send = self.may_send
         if negotiated.on_hold != was_held and self.on_remote_hold is not None:
             self.on_remote_hold(negotiated.on_hold)
 
@@ -105,24 +143,45 @@ class Leg:
     async def _on_reinvite(self, offer: bytes | None) -> bytes:
         """A peer's re-INVITE: answer with the same codec when it is still offered."""
         if offer is None:  # offerless re-INVITE (§14.2): offer what we have
-            return self.offer()
+            return self._reoffer()
         current = self.encoding.upper()
         self.codecs = [current] + [c for c in self.codecs if c != current]
         return self.answer(offer)
 
-    async def hold(self) -> None:
-        await self._redirect(True)
+    def _reoffer(self) -> bytes:
+        """The session we have, in the direction we want: unchanged, the same o= version."""
+        if self.local is None:
+            return self.offer()
+        direction = self.hold_direction if self.held else "sendrecv"
+        sdp = self._stamp(self._directed(direction))
+        self._set_local(sdp)
+        return bytes(sdp)
+
+    def _directed(self, direction: str) -> SessionDescription:
+        assert self.local is not None
+        return replace(self.local, media=replace(self.local.media, direction=direction))
+
+    async def hold(self, direction: str = "sendonly") -> None:
+        """Hold the peer: `sendonly` keeps our audio (music on hold) going, `inactive` stops
+        it. Raises InviteFailed when the peer refuses; the leg then stays as it was."""
+        if direction not in HOLD_DIRECTIONS:
+            raise ValueError(f"hold is sendonly or inactive, not {direction!r}")
+        await self._redirect(True, direction)
 
     async def unhold(self) -> None:
-        await self._redirect(False)
+        await self._redirect(False, "sendrecv")
 
-    async def _redirect(self, held: bool) -> None:
+    async def _redirect(self, held: bool, direction: str) -> None:
         if self.dialog is None or self.local is None:
             raise RuntimeError("the leg is not connected")
-        self.held = held
-        sdp = with_direction(self.local, "sendonly" if held else "sendrecv")
+        sdp = self._stamp(self._directed(direction))
+        # Nothing changes before the peer agreed: a refusal (488, 491 twice, a timeout)
+        # propagates and leaves us as we were (RFC 3264 §8: the old session stays).
         reply = await self.dialog.reinvite(bytes(sdp))
-        self.local = sdp
+        self.held = held
+        if held:
+            self.hold_direction = direction
+        self._set_local(sdp)
         if reply:
             self._apply(accept_answer(sdp, SessionDescription.parse(reply)))
 

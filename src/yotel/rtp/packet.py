@@ -1,7 +1,8 @@
 """RTP packets (RFC 3550 §5.1). No I/O.
 
 `RtpPacket.parse` is the complete reader (CSRC, extension, padding); `read_header` is the hot-path
-reader the media socket uses, returning plain values without building an object.
+reader the media socket uses for anything but the plain 12-byte header, returning plain values
+(padding and all) without building an object.
 """
 
 from __future__ import annotations
@@ -83,20 +84,26 @@ class RtpPacket:
             raise ValueError("an extension is whole 32-bit words (RFC 3550 §5.3.1)")
 
 
-def read_header(data: bytes) -> tuple[int, int, int, int, bool, int] | None:
-    """(payload_type, sequence, timestamp, ssrc, marker, payload_offset) or None if the
-    datagram is not plain RTP we carry. RTCP (second byte 192-223, RFC 5761 §4) is None too."""
+def read_header(data: bytes) -> tuple[int, int, int, int, bool, int, int] | None:
+    """(payload_type, sequence, timestamp, ssrc, marker, payload_start, payload_end) or None if
+    the datagram is not plain RTP we carry. RTCP (second byte 192-223, RFC 5761 §4) is None too.
+    RFC 3550 §5.1: with the P bit set, the last octet counts the padding octets (itself
+    included) to leave out of the payload."""
     if len(data) < 12:
         return None
     b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
-    if b0 >> 6 != 2 or 192 <= b1 <= 223 or b0 & 0x20:
-        return None  # padded packets take the full parser
+    if b0 >> 6 != 2 or 192 <= b1 <= 223:
+        return None
     offset = 12 + 4 * (b0 & 0x0F)
     if b0 & 0x10:
         if len(data) < offset + 4:
             return None
         offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
-    if offset > len(data):
+    end = len(data)
+    if b0 & 0x20:
+        end -= data[-1]
+        if data[-1] == 0:
+            return None
+    if offset > end:
         return None
-    return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), offset
-
+    return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80), offset, end

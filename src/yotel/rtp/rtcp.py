@@ -1,12 +1,14 @@
-"""RTCP (RFC 3550 §6), recognised so it is counted and ignored, never played as audio. No I/O.
+"""RTCP (RFC 3550 §6): parse and build compound packets, and the report interval. No I/O.
 
-We do not act on reports (the media path has no congestion control to feed); we parse a compound
-packet far enough to validate it and to tell sender reports from receiver reports.
+Reports feed call-quality figures (loss, jitter, round-trip time), not congestion control: the
+media path sends 20 ms G.711 whatever the network does.
 """
 
 from __future__ import annotations
 
+import random
 import struct
+import time
 from dataclasses import dataclass
 
 COMMON = struct.Struct("!BBH")  # V/P/count, packet type, length in 32-bit words minus one
@@ -46,6 +48,13 @@ class ReportBlock:
     jitter: int
     last_sr: int
     delay_since_last_sr: int
+
+    def __bytes__(self) -> bytes:
+        # §6.4.1: cumulative loss is a signed 24-bit count, clamped rather than wrapped.
+        lost = max(-(1 << 23), min((1 << 23) - 1, self.cumulative_lost))
+        return REPORT_BLOCK.pack(self.ssrc, self.fraction_lost,
+                                 lost.to_bytes(3, "big", signed=True), self.highest_sequence,
+                                 self.jitter, self.last_sr, self.delay_since_last_sr)
 
 
 @dataclass(frozen=True)
@@ -115,3 +124,75 @@ def parse_compound(data: bytes) -> list[RtcpPacket]:
     if not packets or packets[0].packet_type not in (SR, RR):
         raise RtcpError("a compound RTCP packet starts with SR or RR")
     return packets
+
+
+# -- building (RFC 3550 §6.4, §6.5, §6.6) ---------------------------------------------------------
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
+
+
+def ntp_timestamp(unix_time: float | None = None) -> int:
+    """The 64-bit NTP timestamp (RFC 3550 §4) of a wallclock time (default: now)."""
+    now = time.time() if unix_time is None else unix_time
+    return int((now + NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+
+
+def middle32(ntp: int) -> int:
+    """The middle 32 bits of an NTP timestamp: the LSR/DLSR unit, 1/65536 s (§6.4.1)."""
+    return (ntp >> 16) & 0xFFFFFFFF
+
+
+def sender_report(ssrc: int, info: SenderInfo, blocks: list[ReportBlock]) -> RtcpPacket:
+    body = struct.pack("!I", ssrc) + SENDER_INFO.pack(
+        info.ntp_timestamp, info.rtp_timestamp, info.packet_count & 0xFFFFFFFF,
+        info.octet_count & 0xFFFFFFFF) + b"".join(bytes(b) for b in blocks[:31])
+    return RtcpPacket(SR, min(len(blocks), 31), body)
+
+
+def receiver_report(ssrc: int, blocks: list[ReportBlock]) -> RtcpPacket:
+    body = struct.pack("!I", ssrc) + b"".join(bytes(b) for b in blocks[:31])
+    return RtcpPacket(RR, min(len(blocks), 31), body)
+
+
+def sdes_cname(ssrc: int, cname: str) -> RtcpPacket:
+    """§6.5.1: one chunk, CNAME item (type 1), then END and padding to a 32-bit boundary."""
+    text = cname.encode()[:255]
+    chunk = struct.pack("!IBB", ssrc, 1, len(text)) + text + b"\0"
+    chunk += b"\0" * (-len(chunk) % 4)
+    return RtcpPacket(SDES, 1, chunk)
+
+
+def bye(ssrc: int) -> RtcpPacket:
+    return RtcpPacket(BYE, 1, struct.pack("!I", ssrc))
+
+
+def cname_of(packets: list[RtcpPacket]) -> str | None:
+    """The first CNAME of a compound's SDES, if any (§6.5.1)."""
+    for packet in packets:
+        if packet.packet_type == SDES and len(packet.body) >= 6 and packet.body[4] == 1:
+            size = packet.body[5]
+            return packet.body[6:6 + size].decode("utf-8", "replace")
+    return None
+
+
+# -- the report interval (RFC 3550 §6.3.1, appendix A.7) ------------------------------------------
+MIN_INTERVAL_S = 5.0  # §6.2 Tmin
+_COMPENSATION = 2.71828 - 1.5  # §6.3.1: e - 3/2, for the timer reconsideration's bias
+
+
+def report_interval(*, members: int, senders: int, rtcp_bandwidth: float, we_sent: bool,
+                    avg_rtcp_size: float, initial: bool, min_interval: float = MIN_INTERVAL_S,
+                    rng: random.Random | None = None) -> float:
+    """Seconds to the next report. `rtcp_bandwidth` in octets/s (5% of the session's, §6.2).
+
+    Senders share a quarter of the bandwidth when they are at most a quarter of the members;
+    the deterministic interval is at least Tmin (halved for the first report), then randomised
+    over [0.5, 1.5] and divided by e - 3/2 (§6.3.1)."""
+    tmin = min_interval / 2 if initial else min_interval
+    n, bandwidth = members, rtcp_bandwidth
+    if 0 < senders <= members * 0.25:
+        if we_sent:
+            bandwidth, n = bandwidth * 0.25, senders
+        else:
+            bandwidth, n = bandwidth * 0.75, members - senders
+    deterministic = max(tmin, avg_rtcp_size * n / bandwidth if bandwidth > 0 else tmin)
+    return deterministic * (rng or random).uniform(0.5, 1.5) / _COMPENSATION

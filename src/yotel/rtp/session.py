@@ -10,6 +10,15 @@ a phone behind NAT whatever its SDP says. The first valid packet latches the add
 in-order packets of the same stream (SSRC) may move it (a NAT rebinding); a new SSRC is a new
 stream from the same address, while a new SSRC from elsewhere is dropped as a stranger until an
 SDP change (`set_remote` with a new address) opens the latch again.
+
+`may_send` is the negotiated direction's verdict (RFC 3264 §6.1): when the leg's SDP says we do
+not send (a peer's hold answered `recvonly`, or `inactive`), every sender (clocked frames,
+bridge relay, DTMF) stops here while receiving goes on; the timestamp keeps running.
+
+RTCP (RFC 3550 §6) goes out of port+1 to the peer's RTCP address (its `a=rtcp`, else its RTP
+port+1, then wherever its RTCP comes from): a sender report when we sent RTP since the last one,
+else a receiver report, on one timer handle per session at the §6.3.1 interval, and a BYE on
+close. The peer's reports give `quality` its loss, jitter and round-trip time.
 """
 
 from __future__ import annotations
@@ -24,7 +33,15 @@ from typing import cast
 from yotel.rtp.dtmf import STEP_MS, DtmfReceiver, dtmf_train
 from yotel.rtp.packet import HEADER, read_header
 from yotel.rtp.ports import RtpPortPool
-from yotel.rtp.rtcp import RtcpError, is_rtcp, parse_compound
+from yotel.rtp.quality import CallQuality, RtcpReporter
+from yotel.rtp.rtcp import (
+    MIN_INTERVAL_S,
+    RtcpError,
+    is_rtcp,
+    ntp_timestamp,
+    parse_compound,
+    report_interval,
+)
 from yotel.rtp.stats import DUPLICATE, IN_ORDER, STALE, RtpStats, SequenceTracker
 
 log = logging.getLogger(__name__)
@@ -35,25 +52,23 @@ SAMPLES_PER_FRAME = 160
 _UNPACK = HEADER.unpack_from
 _PACK = HEADER.pack
 _SILENT_REMOTE = "0.0.0.0"  # RFC 3264 §8.4 (RFC 2543 style hold): do not send
+# RFC 3550 §6.2: RTCP gets 5% of the session bandwidth; G.711 at 50 packets/s of 200 octets
+# (payload, RTP, UDP, IPv4) is 10000 octets/s.
+RTCP_BANDWIDTH = 500.0
+_UDP_IP_OVERHEAD = 28  # §6.3.3: the average RTCP size counts lower-layer headers
 
 
 class _Rtcp(asyncio.DatagramProtocol):
-    """RTCP on port+1: validated and counted, not acted on."""
+    """RTCP on port+1: handed to its session."""
 
-    def __init__(self, stats: RtpStats) -> None:
-        self.stats = stats
+    def __init__(self, session: RtpSession) -> None:
+        self.session = session
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        _count_rtcp(self.stats, data)
+        self.session.rtcp_received(data, addr, latch=True)
 
-
-def _count_rtcp(stats: RtpStats, data: bytes) -> None:
-    try:
-        parse_compound(data)
-    except RtcpError:
-        stats.malformed += 1
-    else:
-        stats.rtcp += 1
+    def error_received(self, exc: Exception) -> None:
+        log.debug("rtcp socket error: %s", exc)
 
 
 class RtpSession(asyncio.DatagramProtocol):
@@ -69,6 +84,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.on_dtmf: DtmfCallback | None = None
         self._sdp_remote: Address | None = None
         self._on_hold = False  # the peer's SDP said 0.0.0.0
+        self._may_send = True  # the negotiated direction lets us send (set by the leg)
+        self._silent = False  # either says no: nothing goes out
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         # RFC 3550 §5.1: random initial sequence number and timestamp, random SSRC (§8.1).
@@ -81,6 +98,11 @@ class RtpSession(asyncio.DatagramProtocol):
         self._dtmf = DtmfReceiver()
         self._dtmf_sending = False
         self._dtmf_lock = asyncio.Lock()
+        self._reporter = RtcpReporter(self._ssrc)
+        self._rtcp_remote: Address | None = None
+        self._rtcp_timer: asyncio.TimerHandle | None = None
+        self._avg_rtcp_size = 128.0  # §6.3.2: "a likely value" before the first packet
+        self.rtcp_min_interval = MIN_INTERVAL_S  # §6.2 Tmin; tests shorten it
 
     @classmethod
     async def open(cls, host: str, pool: RtpPortPool, *, attempts: int = 20) -> RtpSession:
@@ -107,7 +129,7 @@ class RtpSession(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         with contextlib.suppress(OSError):  # RTCP is optional to us; its port may be taken
             self._rtcp, _ = await loop.create_datagram_endpoint(
-                lambda: _Rtcp(self.stats), local_addr=(self.host, self.local_port + 1))
+                lambda: _Rtcp(self), local_addr=(self.host, self.local_port + 1))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
@@ -124,13 +146,42 @@ class RtpSession(asyncio.DatagramProtocol):
     def ssrc(self) -> int:
         return self._ssrc
 
+    @property
+    def may_send(self) -> bool:
+        return self._may_send
+
+    @may_send.setter
+    def may_send(self, value: bool) -> None:
+        """RFC 3264 §6.1: False while our negotiated direction is recvonly or inactive."""
+        self._may_send = value
+        self._update_silence()
+
+    def _update_silence(self) -> None:
+        silent = self._on_hold or not self._may_send
+        if self._silent and not silent:
+            self._marker = True  # RFC 3551 §4.1: the first packet after silence is marked
+        self._silent = silent
+
+    @property
+    def quality(self) -> CallQuality:
+        """Our reception figures and the peer's last report about our stream."""
+        return self._reporter.quality(self.stats, self._tracker)
+
     # -- negotiation --------------------------------------------------------------------------
     def configure(self, *, payload_type: int, dtmf_pt: int | None,
-                  remote: Address | None) -> None:
-        """Apply a negotiation (initial answer or a re-INVITE that moved the media)."""
+                  remote: Address | None, rtcp: Address | None = None) -> None:
+        """Apply a negotiation (initial answer or a re-INVITE that moved the media). `rtcp` is
+        the peer's RTCP address (RFC 3605 a=rtcp), by default its RTP port + 1 (RFC 3550 §11)."""
         self.payload_type, self.dtmf_pt = payload_type, dtmf_pt
         if remote is not None:
+            moved = remote != self._sdp_remote
             self.set_remote(remote)
+            if rtcp is None and remote[1]:
+                rtcp = (remote[0], remote[1] + 1)
+            if rtcp is not None and not self._on_hold and (moved or self._rtcp_remote is None):
+                self._rtcp_remote = rtcp
+            if self._rtcp_timer is None and self._rtcp is not None:
+                self._schedule_rtcp(initial=True)
 
     def set_remote(self, remote: Address) -> None:
         """The peer's address from its SDP. A re-offer repeating the same address keeps the
@@ -138,6 +189,7 @@ class RtpSession(asyncio.DatagramProtocol):
         replaces it until the peer's packets latch again. 0.0.0.0 stops sending and leaves the
         latch alone, so resuming to the old address reaches the phone at once."""
         self._on_hold = remote[0] == _SILENT_REMOTE
+        self._update_silence()
         if self._on_hold or remote == self._sdp_remote:
             return
         self._sdp_remote = remote
@@ -148,33 +200,36 @@ class RtpSession(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) >= 12 and data[0] == 0x80:  # V=2, no padding/extension/CSRC: the norm
             _b0, b1, seq, ts, ssrc = _UNPACK(data)
-            offset = 12
-        else:
+            payload = data[12:]
+        else:  # RFC 3550 §5.1: CSRCs, an extension or padding (P bit)
             header = read_header(data)
             if header is None:
-                self._not_rtp(data)
+                self._not_rtp(data, addr)
                 return
-            b1, seq, ts, ssrc, offset = header[0], header[1], header[2], header[3], header[5]
+            b1, seq, ts, ssrc = header[0], header[1], header[2], header[3]
+            payload = data[header[5]:header[6]]
         pt = b1 & 0x7F
         if pt == self.payload_type:
-            if self._accept(seq, ssrc, len(data), addr) and self.on_audio is not None:
-                try:
-                    self.on_audio(data[offset:], ts, seq)
-                except Exception:  # a consumer's bug must not close the socket (asyncio would)
-                    self._callback_failed()
+            if self._accept(seq, ssrc, len(data), addr):
+                self._reporter.reception.arrived(ts)
+                if self.on_audio is not None:
+                    try:
+                        self.on_audio(payload, ts, seq)
+                    except Exception:  # a consumer's bug must not close the socket
+                        self._callback_failed()
             if self._dtmf.pending:
                 self._report_digits(self._dtmf.poll(asyncio.get_running_loop().time()))
         elif pt == self.dtmf_pt:
             if self._accept(seq, ssrc, len(data), addr):
-                self._on_dtmf_packet(ts, data[offset:])
+                self._on_dtmf_packet(ts, payload)
         elif 192 <= b1 <= 223:  # RTCP muxed on this port (RFC 5761 §4)
-            _count_rtcp(self.stats, data)
+            self.rtcp_received(data, addr, latch=False)
         else:
             self.stats.unexpected_pt += 1
 
-    def _not_rtp(self, data: bytes) -> None:
+    def _not_rtp(self, data: bytes, addr: Address) -> None:
         if is_rtcp(data):
-            _count_rtcp(self.stats, data)
+            self.rtcp_received(data, addr, latch=False)
         else:
             self.stats.malformed += 1
 
@@ -195,6 +250,7 @@ class RtpSession(asyncio.DatagramProtocol):
                 self.stats.restarts += 1
             self._peer_ssrc = ssrc
             self._tracker.reset()
+            self._reporter.reception.reset()
             self.remote = addr
         verdict = self._tracker.update(seq)
         if verdict in (DUPLICATE, STALE):
@@ -240,7 +296,7 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def _send(self, pt: int, ts: int, payload: bytes, marker: bool) -> None:
         transport, remote = self._transport, self.remote
-        if remote is None or transport is None or self._on_hold:
+        if remote is None or transport is None or self._silent:
             return
         self._seq = seq = (self._seq + 1) & 0xFFFF
         packet = _PACK(0x80, (pt | 0x80) if marker else pt, seq, ts, self._ssrc) + payload
@@ -258,6 +314,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if self.dtmf_pt is None:
             raise ValueError("the peer did not negotiate telephone-event")
         train = dtmf_train(digit, duration_ms)  # ValueError for a bad digit, before any send
+        if self._silent:  # RFC 3264 §6.1: our direction forbids sending; nothing to play
+            return
         loop = asyncio.get_running_loop()
         async with self._dtmf_lock:
             self._dtmf_sending = True
@@ -280,7 +338,53 @@ class RtpSession(asyncio.DatagramProtocol):
         if (at_least - self._ts) & 0xFFFFFFFF < 0x80000000:
             self._ts = at_least
 
+    # -- RTCP -------------------------------------------------------------------------------
+    def rtcp_received(self, data: bytes, addr: Address, *, latch: bool) -> None:
+        """A compound from the peer: counted, its reports kept; on the RTCP port its source
+        becomes where ours go (symmetric RTCP, RFC 4961)."""
+        try:
+            packets = parse_compound(data)
+            self._reporter.peer.take(packets, self._ssrc, ntp_timestamp(),
+                                     self._reporter.reception)
+        except RtcpError:
+            self.stats.malformed += 1
+            return
+        self.stats.rtcp += 1
+        self._avg_rtcp_size += (len(data) + _UDP_IP_OVERHEAD - self._avg_rtcp_size) / 16
+        if latch and not self._on_hold:
+            self._rtcp_remote = addr
+
+    def _schedule_rtcp(self, *, initial: bool) -> None:
+        sending = self._reporter.sending(self.stats)
+        receiving = self.stats.packets_received > 0
+        interval = report_interval(
+            members=2, senders=int(sending) + int(receiving), rtcp_bandwidth=RTCP_BANDWIDTH,
+            we_sent=sending, avg_rtcp_size=self._avg_rtcp_size, initial=initial,
+            min_interval=self.rtcp_min_interval)
+        self._rtcp_timer = asyncio.get_running_loop().call_later(interval, self._rtcp_due)
+
+    def _rtcp_due(self) -> None:
+        self._rtcp_timer = None
+        if self.closed:
+            return
+        self._send_rtcp(final=False)
+        self._schedule_rtcp(initial=False)
+
+    def _send_rtcp(self, *, final: bool) -> None:
+        transport, remote = self._rtcp, self._rtcp_remote
+        if transport is None or remote is None or self._on_hold:  # §8.4: 0.0.0.0, no RTCP
+            return
+        data = self._reporter.compound(self.stats, self._tracker, self._peer_ssrc, self._ts,
+                                       ntp_timestamp(), final=final)
+        transport.sendto(data, remote)
+        self._avg_rtcp_size += (len(data) + _UDP_IP_OVERHEAD - self._avg_rtcp_size) / 16
+
     def close(self) -> None:
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+        if self._transport is not None and (self.stats.packets_sent or self._reporter.sent):
+            self._send_rtcp(final=True)  # §6.3.7: a BYE only after we sent RTP or RTCP
         for transport in (self._transport, self._rtcp):
             if transport is not None:
                 transport.close()

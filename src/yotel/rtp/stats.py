@@ -38,13 +38,21 @@ class RtpStats:
 class SequenceTracker:
     """Classifies each received sequence number and keeps `stats` loss/late/duplicate counts."""
 
-    __slots__ = ("_bad", "_highest", "_seen", "stats")
+    __slots__ = ("_bad", "_highest", "_seen", "base", "cycles", "received", "stats")
 
     def __init__(self, stats: RtpStats) -> None:
         self.stats = stats
         self._highest = -1
         self._seen = 0  # bit k set: highest - k was received
         self._bad = -1
+        # RFC 3550 A.1/A.3, for reception reports: this stream's first sequence number, the
+        # wraps of the highest one (in units of 65536), the packets delivered since the start.
+        self.base = self.cycles = self.received = 0
+
+    @property
+    def extended_highest(self) -> int:
+        """The extended highest sequence number received (RFC 3550 §6.4.1), -1 before any."""
+        return self.cycles + self._highest if self._highest >= 0 else -1
 
     def reset(self) -> None:
         """A new stream (SSRC change): the next packet starts the count again."""
@@ -60,6 +68,9 @@ class SequenceTracker:
             if ahead > MAX_DROPOUT:
                 return self._restart(seq, count=True)
             self.stats.packets_lost += ahead - 1
+            if seq < highest:  # the 16-bit number wrapped
+                self.cycles += 0x10000
+            self.received += 1
             self._seen = ((self._seen << ahead) | 1) & _WINDOW_MASK
             self._highest = seq
             return IN_ORDER
@@ -72,6 +83,7 @@ class SequenceTracker:
             self._seen |= bit
             self.stats.packets_lost -= 1
             self.stats.late += 1
+            self.received += 1
             return LATE
         return self._stale(seq)
 
@@ -87,4 +99,5 @@ class SequenceTracker:
         if count:
             self.stats.restarts += 1
         self._highest, self._seen, self._bad = seq, 1, -1
+        self.base, self.cycles, self.received = seq, 0, 1
         return IN_ORDER

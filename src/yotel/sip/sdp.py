@@ -3,8 +3,7 @@ PCMU/PCMA and telephone-event (RFC 4733). No I/O."""
 
 from __future__ import annotations
 
-import itertools
-import time
+import random
 from dataclasses import dataclass, field, replace
 
 PCMU, PCMA = "PCMU", "PCMA"
@@ -14,7 +13,13 @@ DEFAULT_DTMF_PT = 101
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _REVERSE = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
             "inactive": "inactive"}
-_versions = itertools.count(int(time.time()))
+FIRST_VERSION = 1
+
+
+def new_session_id() -> int:
+    """RFC 4566 §5.2: a session id unique to this session; random below 2**62 so peers that
+    read it as a signed 64-bit number are fine too. It stays for the dialog (RFC 3264 §8)."""
+    return random.randrange(1, 1 << 62)
 
 
 class SdpError(ValueError):
@@ -30,6 +35,7 @@ class MediaDescription:
     direction: str = "sendrecv"
     connection: str | None = None
     ptime: int | None = None
+    rtcp: tuple[int, str | None] | None = None  # RFC 3605 a=rtcp: port and optional address
 
     def codec(self, pt: int) -> str | None:
         name = self.rtpmap.get(pt)
@@ -176,6 +182,17 @@ def _attribute(value: str, media: MediaDescription) -> None:
         media.fmtp[_int(pt)] = params.strip()
     elif name == "ptime":
         media.ptime = _int(rest.strip())
+    elif name == "rtcp":
+        media.rtcp = _rtcp_attribute(rest)
+
+
+def _rtcp_attribute(value: str) -> tuple[int, str | None]:
+    """RFC 3605 §2.1: `a=rtcp:<port> [IN IP4 <address>]`."""
+    parts = value.split()
+    if not parts:
+        raise SdpError("empty a=rtcp")
+    address = parts[3] if len(parts) >= 4 and parts[1] == "IN" else None
+    return _port(parts[0]), address
 
 
 def _int(text: str) -> int:
@@ -208,15 +225,22 @@ class Negotiated:
     remote_address: str
     remote_port: int
     direction: str  # the remote side's direction
+    remote_rtcp: tuple[str, int] | None = None  # RFC 3605 a=rtcp, else RTP port + 1 (RFC 3550)
 
     @property
     def on_hold(self) -> bool:
         return self.direction in ("sendonly", "inactive") or self.remote_address == "0.0.0.0"
 
+    @property
+    def peer_receives(self) -> bool:
+        """RFC 3264 §6.1: the peer wants our media unless it said sendonly or inactive (or
+        the RFC 2543 0.0.0.0 hold)."""
+        return not self.on_hold
+
 
 def build_offer(address: str, port: int, codecs: list[str], *, direction: str = "sendrecv",
-                dtmf_pt: int = DEFAULT_DTMF_PT, session_id: int | None = None
-                ) -> SessionDescription:
+                dtmf_pt: int = DEFAULT_DTMF_PT, session_id: int | None = None,
+                version: int = FIRST_VERSION) -> SessionDescription:
     """An offer listing `codecs` (in preference order) then telephone-event. Raises SdpError
     for an empty list or a codec other than PCMU/PCMA."""
     if not codecs or any(c not in PT_OF for c in codecs):
@@ -224,12 +248,13 @@ def build_offer(address: str, port: int, codecs: list[str], *, direction: str = 
     pts = [PT_OF[c] for c in codecs] + [dtmf_pt]
     rtpmap = {PT_OF[c]: f"{c}/8000" for c in codecs} | {dtmf_pt: "telephone-event/8000"}
     media = MediaDescription(port, pts, rtpmap, {dtmf_pt: "0-16"}, direction, None, 20)
-    sid = session_id if session_id is not None else next(_versions)
-    return SessionDescription(address, address, media, sid, next(_versions))
+    sid = session_id if session_id is not None else new_session_id()
+    return SessionDescription(address, address, media, sid, version)
 
 
 def answer(offer: SessionDescription, address: str, port: int, preferences: list[str], *,
-           direction: str | None = None) -> tuple[SessionDescription, Negotiated]:
+           direction: str | None = None, session_id: int | None = None,
+           version: int = FIRST_VERSION) -> tuple[SessionDescription, Negotiated]:
     """Our answer to `offer` and the result; the first of `preferences` the offer carries wins.
     Raises SdpError when there is no common codec (the caller answers 488)."""
     offered = offer.media
@@ -244,15 +269,18 @@ def answer(offer: SessionDescription, address: str, port: int, preferences: list
     rtpmap = {pt: f"{codec}/8000"} | ({dtmf: "telephone-event/8000"} if dtmf is not None else {})
     fmtp = {dtmf: "0-16"} if dtmf is not None else {}
     media = MediaDescription(port, pts, rtpmap, fmtp, ours, None, 20)
-    sdp = SessionDescription(address, address, media, next(_versions), next(_versions),
-                             offer.other_media, offer.audio_index)
+    sid = session_id if session_id is not None else new_session_id()
+    sdp = SessionDescription(address, address, media, sid, version, offer.other_media,
+                             offer.audio_index)
     return sdp, negotiated_from(offer, codec, pt, dtmf)
 
 
 def negotiated_from(remote: SessionDescription, codec: str, pt: int,
                     dtmf_pt: int | None) -> Negotiated:
-    return Negotiated(codec, pt, dtmf_pt, remote.address, remote.media.port,
-                      remote.media.direction)
+    media = remote.media
+    rtcp_port, rtcp_address = media.rtcp or (media.port + 1, None)
+    return Negotiated(codec, pt, dtmf_pt, remote.address, media.port, media.direction,
+                      (rtcp_address or remote.address, rtcp_port))
 
 
 def accept_answer(offer: SessionDescription, remote: SessionDescription) -> Negotiated:
@@ -265,5 +293,18 @@ def accept_answer(offer: SessionDescription, remote: SessionDescription) -> Nego
 
 
 def with_direction(sdp: SessionDescription, direction: str) -> SessionDescription:
-    """The same description, new version, another direction (hold/resume re-INVITEs)."""
-    return replace(sdp, media=replace(sdp.media, direction=direction), version=next(_versions))
+    """The same description, another direction (hold/resume re-INVITEs); RFC 3264 §8: the
+    version rises by one when the direction changes, and stays when it does not."""
+    return follow(sdp, replace(sdp, media=replace(sdp.media, direction=direction)))
+
+
+def follow(previous: SessionDescription | None, new: SessionDescription) -> SessionDescription:
+    """`new` as the next SDP of the session `previous` belongs to (RFC 3264 §8): the same
+    session id; the same version when nothing else changed (a re-sent description), the
+    version + 1 when something did. With no previous SDP, `new` starts the session."""
+    if previous is None:
+        return new
+    same = replace(new, session_id=previous.session_id, version=previous.version)
+    if bytes(same) == bytes(previous):
+        return same
+    return replace(same, version=previous.version + 1)
