@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,10 +103,10 @@ async def sip_options_round_trip(server: UserAgent, client: UserAgent) -> float:
 
 
 async def test_a_long_tick_never_stops_udp_timers_or_sip() -> None:
-    async with UserAgent("127.0.0.1", 0) as server, UserAgent("127.0.0.1", 0) as client:
-        async with overrunning_clock() as clock:
-            udp, timer, sip = await asyncio.gather(
-                udp_echo_round_trip(), timer_lateness(), sip_options_round_trip(server, client))
+    async with (UserAgent("127.0.0.1", 0) as server, UserAgent("127.0.0.1", 0) as client,
+                overrunning_clock() as clock):
+        udp, timer, sip = await asyncio.gather(
+            udp_echo_round_trip(), timer_lateness(), sip_options_round_trip(server, client))
     answers = {"udp echo": udp, "timer lateness": timer, "sip options": sip}
     assert max(answers.values()) < BOUND_S, answers
     assert clock.ticks >= 3  # the clock itself kept ticking
@@ -132,7 +133,7 @@ async def test_ticks_it_cannot_make_are_skipped_and_lateness_is_bounded() -> Non
     # A fired tick is never later than MAX_LATE_PERIODS behind its deadline (plus the loop's
     # own noise): the backlog is skipped, not burst at every caller.
     assert clock.max_lateness_s <= MAX_LATE_PERIODS * clock.period_s + 0.015
-    gaps = [b - a for a, b in zip(fired, fired[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(fired)]
     assert min(gaps[:10]) > BUSY_S  # no back-to-back catch-up burst while overrunning
     # Once the work is light again the clock is back on its 20 ms cadence.
     assert all(abs(gap - clock.period_s) < 0.012 for gap in gaps[-5:]), gaps[-5:]
