@@ -48,12 +48,12 @@ async def test_hold_mute_and_dtmf(engine: MediaEngine, phone: Phone) -> None:
         assert call.leg.negotiated is not None and call.leg.negotiated.direction == "sendrecv"
         events = await session.wait_for_text("event", 2)
         assert [e["name"] for e in events] == ["hold", "unhold"]
-        call.mute("out")
+        call.mute("agent")
         await asyncio.sleep(0.1)
         mark = len(phone.received)
         await asyncio.sleep(0.2)
         assert all(p == b"\xff" * 160 for _, p in phone.received[mark:])
-        call.mute("out", False)
+        call.mute("agent", False)
         await call.send_dtmf("7", 100)
         async with asyncio.timeout(5):
             while phone.digits != ["7"]:

@@ -1,6 +1,6 @@
-"""One call: its SIP leg, its AI fork, player, recorder and bridge, and the task group that owns
-them all. The per-packet/per-tick audio is `MediaPath` (path.py); this is the lifecycle
-(ringing, answer, outcomes), the control verbs and the cleanup.
+"""One call: its SIP leg, its audio path, its AI fork slot, its taps, and the task group that
+owns them all. This module is the lifecycle (ringing, answer, outcomes, cleanup); the verbs that
+change what the parties hear are in `CallVerbs` (verbs.py), conferencing in `Conferencing`.
 
 When the call ends, `_finish` unsubscribes from the clock and closes the scope: the fork (with
 `stop` and close 1000), the recorder, the RTP socket, every task.
@@ -11,30 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from yotel.fork.client import AudioFork, ForkConfig, MintToken
-from yotel.media.bridge import Bridge
-from yotel.media.clock import MediaClock
-from yotel.media.events import CallEnd, CallEvent, outcome_for_status
+from yotel.media.conferencing import Conferencing
+from yotel.media.errors import CallEnded, LegNotReady, SubprotocolNotOffered
+from yotel.media.events import (
+    CallEnd,
+    CallEvent,
+    CallState,
+    EventKind,
+    Outcome,
+    outcome_for_status,
+)
+from yotel.media.fork_slot import ForkSlot
 from yotel.media.leg import Leg
-from yotel.media.path import MediaPath, PcmSource
-from yotel.media.recorder import RecordingResult, StereoRecorder
+from yotel.media.path import MediaPath
+from yotel.media.routing import PcmSource
+from yotel.media.runtime import Runtime
 from yotel.media.scope import MediaScope
-from yotel.media.stats import MediaStats
 from yotel.sip.dialog import InviteFailed
 from yotel.sip.invite import IncomingInvite, OutgoingInvite
 
 __all__ = ["Call", "CallEnd", "CallEvent", "ForkSpec", "PcmSource", "Runtime",
            "SubprotocolNotOffered", "outcome_for_status"]
 log = logging.getLogger(__name__)
-
-
-class SubprotocolNotOffered(ValueError):  # noqa: N818 - reads as the condition
-    """The agent's subprotocol is not one this media node offers (424 upstream)."""
 
 
 class ForkSpec(NamedTuple):
@@ -46,20 +48,7 @@ class ForkSpec(NamedTuple):
     mint_token: MintToken | None = None
 
 
-@dataclass
-class Runtime:
-    """What a call borrows from its engine."""
-
-    clock: MediaClock
-    stats: MediaStats
-    recordings_dir: Path
-    forget: Callable[[Call], None]
-    spawn: Callable[[Coroutine[Any, Any, Any]], None]  # engine-owned: outlives the call's scope
-    allow_insecure: bool = False  # the node's policy caps every fork's (PRODUCT.md §2)
-    subprotocols: tuple[str, ...] = ("audio.drachtio.org", "audio.jambonz.org")
-
-
-class Call:
+class Call(Conferencing):
     def __init__(self, runtime: Runtime, leg: Leg, *, direction: str, from_uri: str,
                  to_uri: str, call_id: str | None = None) -> None:
         self.id = call_id or str(uuid.uuid4())
@@ -70,19 +59,23 @@ class Call:
         self._loop = asyncio.get_running_loop()
         self.scope = MediaScope(f"call-{self.id[:8]}", on_failure=self._task_failed)
         self.scope.add(leg.close)
-        self.state = "new"  # new | ringing | answered | ended
+        self.state: CallState = "new"
         self.answered_at: float | None = None
         self.end: CallEnd | None = None
         self.ended: asyncio.Future[CallEnd] = self._loop.create_future()
         self.answered = asyncio.Event()
         self.media = MediaPath(leg, runtime.stats, self._emit)
+        self.forks = ForkSlot(self.media, self.scope, runtime.stats,
+                              subprotocols=runtime.subprotocols,
+                              allow_insecure=runtime.allow_insecure, on_lost=self._fork_lost)
+        self.scope.add(lambda: self.forks.close(self._stop_reason(), self._fork_close_code))
         self._pending_fork: ForkSpec | None = None
-        self.bridged: Call | None = None
         self._tick_token: int | None = None
         self._fork_close_code = 1000  # §6.7: 1001 when the node drains
         self._listeners: list[Callable[[CallEvent], None]] = []
         self.incoming: IncomingInvite | None = None
         self.outgoing: OutgoingInvite | None = None
+        Conferencing.__init__(self)
         leg.on_ended = self._leg_ended
         leg.on_remote_hold = lambda held: self._emit("remote_hold", held=held)
 
@@ -90,7 +83,7 @@ class Call:
     def subscribe(self, listener: Callable[[CallEvent], None]) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, kind: str, **data: Any) -> None:
+    def _emit(self, kind: EventKind, **data: Any) -> None:
         event = CallEvent(kind, self.id, data)
         for listener in list(self._listeners):
             try:
@@ -100,6 +93,12 @@ class Call:
 
     async def wait_ended(self, timeout: float | None = None) -> CallEnd:  # noqa: ASYNC109
         return await asyncio.wait_for(asyncio.shield(self.ended), timeout)
+
+    def _require_answered(self) -> None:
+        if self.state == "ended":
+            raise CallEnded(f"call {self.id} has ended")
+        if self.state != "answered" or self.leg.dialog is None:
+            raise LegNotReady(f"call {self.id} is not answered")
 
     # -- outbound progress (driven by the engine) ----------------------------------------------
     def on_provisional(self, status: int) -> None:
@@ -169,9 +168,18 @@ class Call:
             return
         self.answered_at = now = self._loop.time()
         self.media.start()
-        if self.fork is not None:
-            self.fork.start_audio(now)
-        self._tick_token = self._rt.clock.subscribe(self.media.on_tick)
+        self.forks.start_audio(now)
+        self._resume_tick()
+
+    def _resume_tick(self) -> None:
+        if self._tick_token is None and self.state != "ended":
+            self._tick_token = self._rt.clock.subscribe(self.media.on_tick)
+
+    def _pause_tick(self) -> None:
+        """A conference ticks this call from now on."""
+        if self._tick_token is not None:
+            self._rt.clock.unsubscribe(self._tick_token)
+            self._tick_token = None
 
     def _answered(self) -> None:
         if self.state == "ended":
@@ -183,9 +191,14 @@ class Call:
         self._open_pending_fork()
 
     # -- the AI fork -------------------------------------------------------------------------
+    @property
+    def fork(self) -> AudioFork | None:
+        return self.forks.fork
+
     def prepare_fork(self, config: ForkConfig, metadata: dict[str, Any], *,
                      mint_token: MintToken | None = None) -> None:
         """Open this fork when the call rings (or answers without ringing)."""
+        self.forks.check(config)
         self._pending_fork = ForkSpec(config, metadata, mint_token)
         if self.state in ("ringing", "answered"):
             self._open_pending_fork()
@@ -198,36 +211,38 @@ class Call:
     async def _connect_or_end(self, spec: ForkSpec) -> None:
         try:
             await self.attach_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
-        except Exception as exc:  # ForkConnectError or SSRF refusal: no AI, no call
+        except CallEnded:
+            return
+        except Exception as exc:  # ForkUnavailable (connect, SSRF): no AI, no call
             log.warning("call %s: audio fork failed to open: %s", self.id, exc)
             await self.hangup("ai_disconnected", reason=f"fork connect failed: {exc}")
 
     async def attach_fork(self, config: ForkConfig, metadata: dict[str, Any], *,
                           mint_token: MintToken | None = None) -> AudioFork:
-        """Connect the AI now (raises ForkConnectError, or SubprotocolNotOffered); caller audio
-        flows from answer on."""
-        if config.subprotocol not in self._rt.subprotocols:
-            raise SubprotocolNotOffered(config.subprotocol)
-        if config.allow_insecure and not self._rt.allow_insecure:
-            config = replace(config, allow_insecure=False)
-        histograms = {"rtp_to_ws": self._rt.stats.rtp_to_ws,
-                      "ws_to_rtp": self._rt.stats.ws_to_rtp}
-        fork = AudioFork(config, metadata, mint_token=mint_token,
-                         on_latency=lambda hop, seconds: histograms[hop].record(seconds))
-        await fork.connect()
+        """Connect an AI now, at any time; it replaces the attached one, if any (closed with
+        `stop` reason "replaced"). Caller audio flows from answer, or from now if answered.
+        Raises ForkUnavailable, SubprotocolNotOffered or CallEnded."""
         if self.state == "ended":
-            await fork.close(self.end.outcome if self.end else "hangup")
-            raise RuntimeError("the call ended while the fork was connecting")
-        self.media.attach_fork(fork, config.encoding)
-        self.scope.add(lambda: fork.close(self._stop_reason(), self._fork_close_code))
-        if self.answered_at is not None:
-            fork.start_audio(self.answered_at)
-        self.scope.spawn(self._watch_fork(fork), name="fork-watch")
+            raise CallEnded(f"call {self.id} has ended")
+        fork = await self.forks.open(config, metadata, mint_token=mint_token)
+        if self.end is not None:
+            await fork.close(self._stop_reason())
+            raise CallEnded(f"call {self.id} ended while the fork was connecting")
+        started = self._loop.time() if self.answered_at is not None else None
+        old = self.forks.put(fork, started)
+        if old is not None:
+            self.scope.spawn(self.forks.retire(old, "replaced"), name="fork-retire")
+        self._emit("fork_attached", replaced=old is not None)
         return fork
 
-    async def _watch_fork(self, fork: AudioFork) -> None:
-        outcome = await fork.outcome
-        if self.state == "ended" or outcome == "closed":
+    async def detach_fork(self, reason: str = "transfer") -> None:
+        """Close the AI's fork with `stop` `reason`; the call goes on (a transfer, a
+        conference_leave). NotFound when no fork is attached."""
+        await self.forks.detach(reason)
+        self._emit("fork_detached", reason=reason)
+
+    async def _fork_lost(self, outcome: str) -> None:
+        if self.state == "ended":
             return
         # PRODUCT.md §6.7: a 1000 close is the AI hanging up; a lost AI ends the call.
         await self.hangup("hangup" if outcome == "ai_hangup" else "ai_disconnected",
@@ -236,78 +251,8 @@ class Call:
     def _stop_reason(self) -> str:
         return self.end.outcome if self.end is not None else "hangup"
 
-    # -- control -------------------------------------------------------------------------------
-    @property
-    def fork(self) -> AudioFork | None:
-        return self.media.fork
-
-    @property
-    def recorder(self) -> StereoRecorder | None:
-        return self.media.recorder
-
-    @property
-    def held(self) -> bool:
-        return self.media.held
-
-    def play(self, source: PcmSource | None) -> None:
-        """Play a prompt to the caller (replaces AI audio while it lasts); None stops it."""
-        self.media.player = source
-
-    def mute(self, direction: str, muted: bool = True) -> None:
-        """direction: 'in' (caller → AI), 'out' (AI/prompts → caller) or 'both'."""
-        if direction not in ("in", "out", "both"):
-            raise ValueError(f"unknown mute direction {direction!r}")
-        self.media.gates.mute(direction, muted)  # type: ignore[arg-type]
-        self.media.event_to_ai("mute" if muted else "unmute", {"direction": direction})
-
-    async def hold(self, music: PcmSource | None = None) -> None:
-        """RFC 3264 §8.4 hold (re-INVITE a=sendonly) with music on hold."""
-        await self.leg.hold()
-        self.media.moh, self.media.held = music, True
-        self.media.event_to_ai("hold")
-        self._emit("hold")
-
-    async def unhold(self) -> None:
-        await self.leg.unhold()
-        self.media.moh, self.media.held = None, False
-        self.media.event_to_ai("unhold")
-        self._emit("unhold")
-
-    async def send_dtmf(self, digit: str, duration_ms: int = 200) -> None:
-        await self.leg.send_dtmf(digit, duration_ms)
-
-    def start_recording(self, path: Path | None = None) -> StereoRecorder:
-        if self.media.recorder is None:
-            target = path or self._rt.recordings_dir / f"{self.id}.wav"
-            self.media.recorder = StereoRecorder(target)
-            self.scope.add(self._finish_recording)
-        return self.media.recorder
-
-    async def _finish_recording(self) -> RecordingResult | None:
-        recorder, self.media.recorder = self.media.recorder, None
-        if recorder is None:
-            return None
-        result = await recorder.close()
-        self._emit("recording_ready", path=str(result.path), duration_s=result.duration_s)
-        return result
-
-    def bridge(self, other: Call) -> None:
-        """Relay audio both ways between two answered calls (B2BUA); the AI stops hearing."""
-        self.unbridge()
-        other.unbridge()
-        bridge = Bridge(self.leg, other.leg)  # relays on arrival, transcodes across laws
-        self.bridged, other.bridged = other, self
-        self.media.bridge, other.media.bridge = (bridge, "a"), (bridge, "b")
-
-    def unbridge(self) -> None:
-        peer, self.bridged = self.bridged, None
-        if self.media.bridge is not None:
-            self.media.bridge[0].close()
-            self.media.bridge = None
-        if peer is not None:
-            peer.bridged, peer.media.bridge = None, None
-
-    async def hangup(self, outcome: str = "hangup", *, reason: str = "",
+    # -- hang-up -------------------------------------------------------------------------------
+    async def hangup(self, outcome: Outcome = "hangup", *, reason: str = "",
                      fork_close_code: int = 1000) -> None:
         """End the call: BYE when answered, CANCEL while ringing out, 480 while ringing in."""
         if self.state == "ended":
@@ -328,33 +273,35 @@ class Call:
                 await self.incoming.reject(480)
         await self._finish(outcome, None, reason)
 
-    # -- the end ---------------------------------------------------------------------------------
     def _leg_ended(self, reason: str) -> None:
         if self.state != "ended":
-            outcome = "caller_hangup" if reason == "remote_bye" else "hangup"
+            outcome: Outcome = "caller_hangup" if reason == "remote_bye" else "hangup"
             self.scope.spawn(self._finish(outcome, None, reason), name="leg-ended")
 
     def _task_failed(self, error: BaseException) -> None:
         if self.state != "ended":
             self._rt.spawn(self.hangup("failed", reason=f"internal error: {error!r}"))
 
-    async def _finish(self, outcome: str, status: int | None, reason: str) -> None:
+    async def _finish(self, outcome: Outcome, status: int | None, reason: str) -> None:
         if self.state == "ended":
             return
         self.state = "ended"
         self.end = CallEnd(outcome, status, reason)
-        if self._tick_token is not None:
-            self._rt.clock.unsubscribe(self._tick_token)
-        peer = self.bridged
-        self.unbridge()
-        if peer is not None:
-            peer._emit("bridge_ended", peer_call_id=self.id, outcome=outcome)
+        self._pause_tick()
+        self._leave_media_links(outcome)
         self.answered.set()  # wake anyone waiting for an answer that will not come
         await self.scope.close()
         self._rt.forget(self)
         if not self.ended.done():
             self.ended.set_result(self.end)
         self._emit("ended", outcome=outcome, sip_status=status, reason=reason)
+
+    def _leave_media_links(self, outcome: str) -> None:
+        peer = self.bridged
+        self.unbridge()
+        if peer is not None:
+            peer._emit("bridge_ended", peer_call_id=self.id, outcome=outcome)
+        self._conference_ended()
 
 
 async def _cancel(outgoing: OutgoingInvite) -> None:

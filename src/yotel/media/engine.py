@@ -19,11 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yotel.media.call import Call, ForkSpec, Runtime, SubprotocolNotOffered
+from yotel.domain.audio import SUBPROTOCOLS, Encoding
+from yotel.media.call import Call, ForkSpec
 from yotel.media.clock import MediaClock
+from yotel.media.errors import NoTrunk, PortsExhausted, SubprotocolNotOffered
 from yotel.media.leg import Leg
+from yotel.media.runtime import Runtime
 from yotel.media.stats import MediaStats
-from yotel.rtp.ports import PortsExhausted, RtpPortPool
+from yotel.rtp import ports
+from yotel.rtp.ports import RtpPortPool
 from yotel.rtp.session import RtpSession
 from yotel.sip.address import SipUri
 from yotel.sip.digest import DigestCredentials
@@ -33,7 +37,7 @@ from yotel.sip.ua import UserAgent
 
 log = logging.getLogger(__name__)
 InboundHandler = Callable[[Call], Awaitable[None]]
-DEFAULT_SUBPROTOCOLS = ("audio.drachtio.org", "audio.jambonz.org")
+DEFAULT_SUBPROTOCOLS = SUBPROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,13 @@ class MediaEngine:
 
     # -- outbound --------------------------------------------------------------------------
     async def originate(self, to: str, *, caller_id: str = "yotel", trunk: Trunk | None = None,
-                        encoding: str = "pcmu",
+                        encoding: Encoding = "pcmu",
                         fork: ForkSpec | None = None,
                         answer_timeout_s: float | None = None, call_id: str | None = None
                         ) -> Call:
         """Place a call to `to` (digits/E.164 via the trunk, or a full `sip:` URI). Returns at
-        once; progress arrives as call events and `await call.wait_ended()`."""
+        once; progress arrives as call events and `await call.wait_ended()`. Raises NoTrunk,
+        SubprotocolNotOffered or PortsExhausted before anything is sent."""
         uri = self._target(to, trunk)
         if fork is not None:
             self.check_subprotocol(fork[0].subprotocol)
@@ -150,12 +155,15 @@ class MediaEngine:
             return to
         chosen = trunk or self.config.default_trunk
         if chosen is None:
-            raise ValueError("no SIP trunk for a number (and no default trunk)")
+            raise NoTrunk("no SIP trunk for a number (and no default trunk)")
         return f"sip:{to}@{chosen.host}:{chosen.port}"
 
-    async def _new_leg(self, encoding: str) -> Leg:
+    async def _new_leg(self, encoding: Encoding) -> Leg:
         host = self.config.rtp_host or self.config.sip_host
-        session = await RtpSession.open(host, self.ports)
+        try:
+            session = await RtpSession.open(host, self.ports)
+        except (ports.PortsExhausted, OSError) as exc:
+            raise PortsExhausted(f"no RTP port: {exc}") from exc
         return Leg(session, address=self.config.advertised, encoding=encoding)
 
     # -- inbound ---------------------------------------------------------------------------
@@ -166,7 +174,7 @@ class MediaEngine:
             return
         try:
             leg = await self._new_leg("pcmu")
-        except (PortsExhausted, OSError):
+        except PortsExhausted:
             await incoming.reject(503)
             return
         call = Call(self._runtime, leg, direction="inbound", from_uri=str(incoming.from_uri),
@@ -212,8 +220,10 @@ class MediaEngine:
         if drain and self.calls:
             waits = [asyncio.shield(call.ended) for call in self.calls.values()]
             await asyncio.wait(waits, timeout=self.config.drain_timeout_s)
-        for call in list(self.calls.values()):
-            await call.hangup("hangup", reason="node shutting down", fork_close_code=1001)
+        # Concurrently: 300 calls each closing a fork and a recorder drain in seconds.
+        await asyncio.gather(*(call.hangup("hangup", reason="node shutting down",
+                                           fork_close_code=1001)
+                               for call in list(self.calls.values())), return_exceptions=True)
         if self._tasks:  # BYEs and CANCELs in flight: a short grace, then give up on them
             _, late = await asyncio.wait(list(self._tasks), timeout=5.0)
             for task in late:

@@ -1,10 +1,11 @@
 """One call's audio path: what happens on each caller packet and on each clock tick.
 
-- caller RTP → `on_audio` → 20 ms re-framing → fork (sent at once; no clock in that path) and the
-  recorder's caller buffer; a bridged peer gets the payload on arrival;
-- each 20 ms tick → `on_tick`: the fork fills caller gaps and yields the AI's next frame; ONE
-  frame goes to the caller (music on hold > prompt > bridged: nothing > AI > silence); the
-  recorder gets the caller frame and the AI frame of that tick.
+- caller RTP → `on_audio` → mute gate → 20 ms re-framing → the AI's fork (sent at once; no
+  clock in that path) and the `said` buffer the tick reads; a bridged peer that relays gets the
+  payload on arrival too.
+- each 20 ms tick → `pull` (what the caller said this tick, the AI's next frame) then `push`
+  (the caller's `Output` picks and mixes its sources; taps see both sides). A solo call does both
+  in its own tick; in a conference the conference's tick does them for every member at once.
 The call owns the lifecycle; this owns no socket and no task.
 """
 
@@ -13,25 +14,24 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from yotel.domain.audio import G711_FRAME_BYTES, Encoding, as_encoding
 from yotel.fork.client import AudioFork
 from yotel.media.bridge import Bridge, Side
-from yotel.media.gates import CallGates
+from yotel.media.gates import MuteGate
 from yotel.media.leg import Leg
-from yotel.media.recorder import StereoRecorder
-from yotel.media.reframe import FRAME, Reframer
+from yotel.media.reframe import Reframer
+from yotel.media.routing import Audio, Output
 from yotel.media.stats import MediaStats
+from yotel.media.taps import Tap
 from yotel.rtp import g711
 
-RECORDER_BACKLOG = 10  # caller frames kept for the recorder between ticks (jitter)
+if TYPE_CHECKING:
+    from yotel.media.conference import Conference
+
+SAID_BACKLOG = 10  # caller frames kept between ticks (arrival jitter), oldest dropped beyond
 Emit = Callable[..., None]
-
-
-class PcmSource(Protocol):
-    """A prompt or music on hold: 20 ms of 8 kHz int16 PCM per call, None when finished."""
-
-    def read_frame(self) -> bytes | None: ...
 
 
 class MediaPath:
@@ -40,40 +40,50 @@ class MediaPath:
         self._stats = stats
         self._emit = emit
         self._loop = asyncio.get_running_loop()
+        self.law: Encoding = as_encoding(leg.encoding)
+        self.out = Output(self.law, self._source_finished)
+        self.caller_gate = MuteGate(self.law)  # "mute caller": nobody hears the caller
         self.fork: AudioFork | None = None
-        self.fork_encoding = leg.encoding
-        self.player: PcmSource | None = None
-        self.moh: PcmSource | None = None
-        self.recorder: StereoRecorder | None = None
-        self.gates = CallGates(leg.encoding, leg.encoding)  # type: ignore[arg-type]
-        self.held = False
+        self.fork_law: Encoding = self.law
         self.bridge: tuple[Bridge, Side] | None = None
-        self.caller_frames: deque[bytes] = deque(maxlen=RECORDER_BACKLOG)
+        self.peer: MediaPath | None = None
+        self.conference: Conference | None = None
+        self.taps: dict[str, Tap] = {}
+        self.said: deque[bytes] = deque(maxlen=SAID_BACKLOG)
+        self.last_said: Audio | None = None  # what the caller said in the latest tick
         self._reframer = Reframer()
-        self.silence = g711.silence(leg.encoding)
 
     def start(self) -> None:
         """Answered: the law is now negotiated; caller packets and digits come here."""
-        self.silence = g711.silence(self.leg.encoding)
-        gates, law = self.gates, self.leg.encoding
-        self.gates = CallGates(law, law)  # type: ignore[arg-type]
-        self.gates.mute("in", gates.is_muted("in"))
-        self.gates.mute("out", gates.is_muted("out"))
+        self.law = self.out.law = as_encoding(self.leg.encoding)
+        self.caller_gate = _regated(self.caller_gate, self.law)
         session = self.leg.session
         session.on_audio = self.on_audio
         session.on_dtmf = self.on_dtmf
 
-    def attach_fork(self, fork: AudioFork, encoding: str) -> None:
-        self.fork, self.fork_encoding = fork, encoding
+    def attach_fork(self, fork: AudioFork | None) -> None:
+        self.fork = fork
+        if fork is not None:
+            self.fork_law = as_encoding(fork.config.encoding)
+
+    # -- a bridged leg (FrameSink for Bridge) --------------------------------------------------
+    @property
+    def encoding(self) -> str:
+        return self.law
+
+    def send_frame(self, payload: bytes) -> None:
+        """A bridged peer's packet, relayed on arrival unless our output must mix or cover it."""
+        if self.out.relays_peer:
+            self.leg.send_frame(payload)
 
     # -- caller → AI (on arrival) --------------------------------------------------------------
     def on_audio(self, payload: bytes, timestamp: int, _sequence: int) -> None:
         self._stats.packets.rtp_in += 1
-        payload = self.gates.inbound.apply(payload)
+        payload = self.caller_gate.apply(payload)
         if self.bridge is not None:
             bridge, side = self.bridge
             bridge.forward(side, payload)
-        if len(payload) == FRAME and self._reframer.idle:  # the common case: no list, no copy
+        if len(payload) == G711_FRAME_BYTES and self._reframer.idle:  # common: no list, no copy
             self._caller_frame(timestamp, payload, self._loop.time())
             return
         now = self._loop.time()
@@ -81,59 +91,69 @@ class MediaPath:
             self._caller_frame(ts, frame, now)
 
     def _caller_frame(self, timestamp: int, frame: bytes, now: float) -> None:
+        self.said.append(frame)
         fork = self.fork
-        if fork is not None:
+        if fork is not None and self.conference is None:  # in a conference the AI hears the mix
             fork.push_caller(timestamp, self._to_ai(frame), now)
-        if self.recorder is not None:
-            self.caller_frames.append(frame)
 
     def _to_ai(self, frame: bytes) -> bytes:
         # The leg's law is negotiated with the peer; the AI gets its agent's (§6.3).
-        if self.fork_encoding == self.leg.encoding:
+        if self.fork_law == self.law:
             return frame
-        return g711.transcode(frame, self.leg.encoding, self.fork_encoding)
+        return g711.transcode(frame, self.law, self.fork_law)
 
     def on_dtmf(self, digit: str, duration_ms: int) -> None:
         if self.fork is not None:
             self.fork.send_dtmf(digit, duration_ms)
         self._emit("dtmf", digit=digit, duration_ms=duration_ms)
 
-    # -- the tick: → caller, → recorder -----------------------------------------------------------
+    # -- the tick --------------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
+        """A solo call's tick (the conference ticks its members itself)."""
+        ai = self.pull(now)
+        peer = self.peer
+        other = peer.last_said if peer is not None else ai
+        self.push(ai, None, caller=self.last_said, other=other)
+
+    def pull(self, now: float) -> Audio | None:
+        """Take this tick's caller frame (into `last_said`) and the AI's next frame."""
+        frame = self.said.popleft() if self.said else None
+        self.last_said = Audio(frame, self.law) if frame is not None else None
         fork = self.fork
-        ai = fork.tick(now) if fork is not None else None
-        if ai is not None and self.fork_encoding != self.leg.encoding:
-            ai = g711.transcode(ai, self.fork_encoding, self.leg.encoding)
-        frame = self._next_outgoing(ai)
+        if fork is None:
+            return None
+        # In a conference the timeline is fed the mix, so its own gap fill must not run.
+        ai = fork.tick(now) if self.conference is None else fork.next_frame(now)
+        return Audio(ai, self.fork_law) if ai is not None else None
+
+    def push(self, ai: Audio | None, peer: Audio | None, *, caller: Audio | None,
+             other: Audio | None, tap: bool = True) -> None:
+        """Send the caller this tick's frame and show both sides to the taps."""
+        frame = self.out.frame(ai, peer)
         if frame is not None:
-            self.leg.send_frame(self.gates.outbound.apply(frame))
-            if frame is ai:
+            self.leg.send_frame(frame)
+            if ai is not None and frame is ai.data:
                 self._stats.packets.ai_frames_played += 1
             self._stats.packets.rtp_out += 1
-        if self.recorder is not None:
-            caller = self.caller_frames.popleft() if self.caller_frames else None
-            self.recorder.write(g711.decode(caller, self.leg.encoding) if caller else None,
-                                g711.decode(ai, self.leg.encoding) if ai else None)
+        if tap:
+            for observer in self.taps.values():
+                observer.on_tick(caller, other)
 
-    def _next_outgoing(self, ai: bytes | None) -> bytes | None:
-        """Music on hold > prompt > bridged peer (relayed on arrival: None) > AI > silence."""
-        if self.held:
-            return self._from_source(self.moh) or self.silence
-        if self.player is not None:
-            pcm = self.player.read_frame()
-            if pcm is not None:
-                return g711.encode(pcm, self.leg.encoding)
-            self.player = None
-            self._emit("play_finished")
-        if self.bridge is not None:
-            return None
-        # Silence when the AI is quiet keeps the caller's jitter buffer and NAT binding alive.
-        return self.silence if ai is None else ai
+    def feed_ai(self, pcm: bytes) -> None:
+        """A conference's mix for the AI (everyone but itself), as its caller audio."""
+        if self.fork is not None:
+            self.fork.send_caller_frame(g711.encode(pcm, self.fork_law))
 
-    def _from_source(self, source: PcmSource | None) -> bytes | None:
-        pcm = source.read_frame() if source is not None else None
-        return g711.encode(pcm, self.leg.encoding) if pcm is not None else None
+    # -- events --------------------------------------------------------------------------------
+    def _source_finished(self, what: str, key: str) -> None:
+        self._emit("play_finished" if what == "prompt" else "whisper_finished", key=key)
 
     def event_to_ai(self, name: str, data: dict[str, Any] | None = None) -> None:
         if self.fork is not None:
             self.fork.send_event(name, data)
+
+
+def _regated(gate: MuteGate, law: Encoding) -> MuteGate:
+    fresh = MuteGate(law)
+    fresh.muted = gate.muted
+    return fresh

@@ -1,0 +1,70 @@
+"""Taps: observers that see every tick's audio of a call, one side per channel, and change
+nothing the parties hear. No sockets of their own.
+
+- `caller` is what the caller side said this tick: the caller, or in a conference everyone but
+  the AI;
+- `other` is the other side: the AI, or after a transfer the human agent bridged in.
+The recorder writes them as left and right; a monitor stream sends their sum to another AI.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from yotel.domain.audio import Encoding, as_encoding
+from yotel.fork.client import AudioFork
+from yotel.media.recorder import StereoRecorder
+from yotel.media.routing import Audio
+from yotel.rtp import g711
+
+
+class Tap(Protocol):
+    def on_tick(self, caller: Audio | None, other: Audio | None) -> None: ...
+
+
+class RecorderTap:
+    """Left = the caller side, right = the other side (PRODUCT.md §7: stereo, L caller R AI)."""
+
+    def __init__(self, recorder: StereoRecorder) -> None:
+        self.recorder = recorder
+
+    def on_tick(self, caller: Audio | None, other: Audio | None) -> None:
+        law = _shared_law(caller, other)
+        if law is not None:  # the common case: G.711 kept as is, decoded per flush, off the loop
+            self.recorder.write_g711(caller.data if caller else None,
+                                     other.data if other else None, law)
+        else:
+            self.recorder.write(caller.pcm() if caller else None,
+                                other.pcm() if other else None)
+
+
+class MonitorTap:
+    """A monitor stream (PRODUCT.md §6.8): both sides mixed, sent to a second fork as the
+    caller audio of that fork's timeline."""
+
+    def __init__(self, fork: AudioFork) -> None:
+        self.fork = fork
+        self.law: Encoding = as_encoding(fork.config.encoding)
+        self.frames = 0
+
+    def on_tick(self, caller: Audio | None, other: Audio | None) -> None:
+        self.frames += 1
+        if other is None or caller is None:
+            only = caller or other
+            self.fork.send_caller_frame(only.to(self.law) if only else g711.silence(self.law))
+            return
+        total = (np.frombuffer(caller.pcm(), dtype="<i2").astype(np.int32)
+                 + np.frombuffer(other.pcm(), dtype="<i2"))
+        mixed = np.clip(total, -32768, 32767).astype("<i2")
+        self.fork.send_caller_frame(g711.encode_samples(mixed, self.law))
+
+
+def _shared_law(caller: Audio | None, other: Audio | None) -> Encoding | None:
+    """The G.711 law both present sides are in, or None (mixed formats: go through PCM)."""
+    fmts = {a.fmt for a in (caller, other) if a is not None}
+    if len(fmts) != 1:
+        return "pcmu" if not fmts else None
+    fmt = fmts.pop()
+    return None if fmt == "pcm16" else fmt
