@@ -112,8 +112,13 @@ class MediaPath:
         """A solo call's tick (the conference ticks its members itself)."""
         ai = self.pull(now)
         peer = self.peer
-        other = peer.last_said if peer is not None else ai
-        self.push(ai, None, caller=self.last_said, other=other)
+        if peer is None:
+            self.push(ai, None, caller=self.last_said, other=ai)
+            return
+        # A bridged peer is relayed on arrival; only when our output must mix it (a whisper)
+        # or covers it does the tick take its frame.
+        heard = None if self.out.relays_peer else peer.last_said
+        self.push(ai, heard, caller=self.last_said, other=peer.last_said)
 
     def pull(self, now: float) -> Audio | None:
         """Take this tick's caller frame (into `last_said`) and the AI's next frame."""

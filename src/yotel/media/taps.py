@@ -9,11 +9,12 @@ The recorder writes them as left and right; a monitor stream sends their sum to 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 import numpy as np
 
-from yotel.domain.audio import Encoding, as_encoding
+from yotel.domain.audio import SILENT_PCM_FRAME, Encoding, as_encoding
 from yotel.fork.client import AudioFork
 from yotel.media.recorder import StereoRecorder
 from yotel.media.routing import Audio
@@ -59,6 +60,22 @@ class MonitorTap:
                  + np.frombuffer(other.pcm(), dtype="<i2"))
         mixed = np.clip(total, -32768, 32767).astype("<i2")
         self.fork.send_caller_frame(g711.encode_samples(mixed, self.law))
+
+
+class ForkPlayoutSource:
+    """What an AI sends on a fork, as a PCM source (a monitor stream's whisper): its queued
+    audio frame by frame, silence while it says nothing; it ends when the fork closes."""
+
+    def __init__(self, fork: AudioFork) -> None:
+        self.fork = fork
+        self._law: Encoding = as_encoding(fork.config.encoding)
+        self._loop = asyncio.get_running_loop()
+
+    def read_frame(self) -> bytes | None:
+        if self.fork.outcome.done():
+            return None
+        frame = self.fork.next_frame(self._loop.time())
+        return g711.decode(frame, self._law) if frame is not None else SILENT_PCM_FRAME
 
 
 def _shared_law(caller: Audio | None, other: Audio | None) -> Encoding | None:

@@ -11,12 +11,13 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yotel.fork.client import AudioFork, ForkConfig
 from yotel.media.bridge import Bridge
 from yotel.media.errors import InvalidState, LegNotReady, NotFound, ReinviteRefused
 from yotel.media.events import CallSnapshot, CallState, EventKind, MuteTarget
 from yotel.media.recorder import RecordingResult, StereoRecorder
 from yotel.media.routing import PcmSource
-from yotel.media.taps import RecorderTap, Tap
+from yotel.media.taps import ForkPlayoutSource, MonitorTap, RecorderTap, Tap
 from yotel.rtp.dtmf import DIGITS
 from yotel.sip.dialog import InviteFailed
 
@@ -50,6 +51,7 @@ class CallVerbs:
     def __init__(self) -> None:
         self.bridged: Call | None = None
         self._recorder: StereoRecorder | None = None
+        self._monitors: dict[str, tuple[AudioFork, Call | None]] = {}
 
     def _emit(self, kind: EventKind, **data: Any) -> None:
         raise NotImplementedError
@@ -195,6 +197,41 @@ class CallVerbs:
         if tap is None:
             raise NotFound(f"no tap {key!r} on call {self.id}")
         return tap
+
+    # -- monitor streams (PRODUCT.md §6.8) ------------------------------------------------------------
+    async def start_monitor(self, config: ForkConfig, metadata: dict[str, Any], *,
+                            key: str = "monitor", whisper_to: Call | None = None) -> AudioFork:
+        """Open a second WebSocket carrying this call's mixed audio (both sides summed). With
+        `whisper_to` (listen_and_whisper), what its AI sends is whispered to that call's party.
+        Closed when this call ends, or by `stop_monitor(key)`."""
+        self._require_answered()
+        if key in self._monitors:
+            raise InvalidState(f"monitor {key!r} is already streaming call {self.id}")
+        fork = await self.forks.open(config, metadata)
+        self._monitors[key] = (fork, whisper_to)
+        if len(self._monitors) == 1:
+            self.scope.add(self._close_monitors)
+        self.add_tap(f"monitor:{key}", MonitorTap(fork))
+        if whisper_to is not None:
+            whisper_to.whisper(ForkPlayoutSource(fork), key=f"monitor:{self.id}:{key}")
+        return fork
+
+    async def stop_monitor(self, key: str = "monitor") -> None:
+        entry = self._monitors.pop(key, None)
+        if entry is None:
+            raise NotFound(f"no monitor {key!r} on call {self.id}")
+        await self._end_monitor(key, *entry)
+
+    async def _end_monitor(self, key: str, fork: AudioFork, whisper_to: Call | None) -> None:
+        self.media.taps.pop(f"monitor:{key}", None)
+        if whisper_to is not None:
+            whisper_to.media.out.remove_overlay(f"monitor:{self.id}:{key}")
+        await fork.close("monitor_stop")
+
+    async def _close_monitors(self) -> None:
+        monitors, self._monitors = self._monitors, {}
+        for key, (fork, whisper_to) in monitors.items():
+            await self._end_monitor(key, fork, whisper_to)
 
     # -- bridging (B2BUA) -----------------------------------------------------------------------
     def bridge(self, other: Call) -> None:
