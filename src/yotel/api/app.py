@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from yotel.api.errors import install_error_handlers
 from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
+from yotel.api.resources import build_resources, include_routers, voice_agent_reference_checks
 from yotel.api.routes import health, tenant, voice_agents
 from yotel.api.runtime import Runtime
 from yotel.counters import Counters, counters_from_url
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     secret = settings.require_secret_key().get_secret_value()
     allow_insecure = settings.url_policy().allow_insecure
     redis_url = settings.redis_url
+    public_url = settings.effective_public_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,8 +46,12 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
             if backend is None:  # ours to build and to close
                 backend = counters_from_url(redis_url)
                 stack.push_async_callback(backend.close)
-            service = VoiceAgentService(db=db, box=SecretBox(secret), counters=backend,
-                                        allow_insecure_urls=allow_insecure)
+            box = SecretBox(secret)
+            service = VoiceAgentService(db=db, box=box, counters=backend,
+                                        allow_insecure_urls=allow_insecure,
+                                        reference_checks=voice_agent_reference_checks())
+            app.state.resources = build_resources(db, box, allow_insecure_urls=allow_insecure,
+                                                  public_url=public_url)
             app.state.runtime = Runtime(
                 db=db, counters=backend, authenticator=Authenticator(db), voice_agents=service,
                 allow_insecure_urls=allow_insecure, redis_configured=redis_url is not None)
@@ -60,6 +66,7 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(voice_agents.router)
     api.include_router(tenant.router)
+    include_routers(api)
     app.include_router(api)
     app.include_router(health.router)
     return app

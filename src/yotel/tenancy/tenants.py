@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
-from yotel.db.models import Tenant, VoiceAgent
+from yotel.db.models import SipTrunk, Tenant, VoiceAgent
 from yotel.domain.errors import NotFound, ValidationError
 from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.urls import check_ws_url
@@ -78,6 +78,9 @@ async def update_tenant(db: Database, tenant_id: str, changes: Mapping[str, Any]
         agent_id = clean.get("default_voice_agent_id")
         if agent_id is not None:
             await _check_own_agent(session, tenant_id, agent_id)
+        trunk_id = clean.get("default_trunk_id")
+        if trunk_id is not None:
+            await _check_own_trunk(session, tenant_id, trunk_id)
         for field, value in clean.items():
             setattr(row, field, value)
         await session.flush()
@@ -104,6 +107,12 @@ async def _check_own_agent(session: AsyncSession, tenant_id: str, agent_id: str)
     agent = await session.get(VoiceAgent, agent_id)
     if agent is None or agent.tenant_id != tenant_id:
         raise _invalid("default_voice_agent_id", f"no voice agent {agent_id} in this tenant")
+
+
+async def _check_own_trunk(session: AsyncSession, tenant_id: str, trunk_id: str) -> None:
+    trunk = await session.get(SipTrunk, trunk_id)
+    if trunk is None or trunk.tenant_id != tenant_id:
+        raise _invalid("default_trunk_id", f"no SIP trunk {trunk_id} in this tenant")
 
 
 def _invalid(field: str, message: str) -> ValidationError:

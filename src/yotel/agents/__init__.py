@@ -1,0 +1,1 @@
+"""Human agents and agent queues, the targets of `agent_queue` transfers (PRODUCT.md §4)."""

@@ -1,0 +1,94 @@
+"""Call records (`/api/v1/calls`), AI sessions (`/api/v1/ai-sessions/{call_id}`), both scope
+`calls:read`, and scheduled callbacks (`/api/v1/callbacks`, `campaigns:*`). Read-only here:
+the call layer writes them (originate, `POST /calls`, joins when it lands)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from yotel.api.deps import require_scope
+from yotel.api.pagination import Page, PageRequest, page_request
+from yotel.api.resources import ResourcesDep
+from yotel.api.routes.listing import keyset, page_of
+from yotel.callbacks.service import CallbackFilter, CallbackOut
+from yotel.callbacks.service import Status as CallbackStatus
+from yotel.calls.records import (
+    AiSessionOut,
+    CallFilter,
+    CallOut,
+    CallState,
+    Direction,
+    Outcome,
+)
+from yotel.domain.errors import ValidationError
+from yotel.tenancy.principal import Principal
+
+router = APIRouter(tags=["calls"])
+CallReader = Annotated[Principal, Depends(require_scope("calls:read"))]
+CampaignReader = Annotated[Principal, Depends(require_scope("campaigns:read"))]
+CampaignWriter = Annotated[Principal, Depends(require_scope("campaigns:write"))]
+Paging = Annotated[PageRequest, Depends(page_request)]
+
+
+def call_filter(campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+                state: CallState | None = None, direction: Direction | None = None,
+                outcome: Outcome | None = None,
+                since: Annotated[datetime | None, Query(
+                    description="started at or after (ISO 8601 with offset)")] = None,
+                until: Annotated[datetime | None, Query(
+                    description="started before (ISO 8601 with offset)")] = None,
+                ) -> CallFilter:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(f"{name}: needs a time zone (e.g. Z)", details=[
+                {"loc": ["query", name], "msg": "naive timestamp", "type": "timezone"}])
+    return CallFilter(campaign_id=campaign_id, state=state, direction=direction,
+                      outcome=outcome, since=since, until=until)
+
+
+@router.get("/calls", response_model=Page[CallOut], response_model_by_alias=True)
+async def list_calls(principal: CallReader, res: ResourcesDep, page: Paging,
+                     where: Annotated[CallFilter, Depends(call_filter)]) -> Page[CallOut]:
+    rows = await res.calls.list(principal.tenant_id, limit=page.limit + 1,
+                                after=keyset(page.cursor), where=where)
+    return page_of(rows, page.limit)
+
+
+@router.get("/calls/{call_id}", response_model=CallOut)
+async def get_call(call_id: str, principal: CallReader, res: ResourcesDep) -> CallOut:
+    return await res.calls.get(principal.tenant_id, call_id)
+
+
+@router.get("/ai-sessions/{call_id}", response_model=AiSessionOut)
+async def get_ai_session(call_id: str, principal: CallReader,
+                         res: ResourcesDep) -> AiSessionOut:
+    return await res.calls.ai_session(principal.tenant_id, call_id)
+
+
+@router.get("/callbacks", response_model=Page[CallbackOut], tags=["callbacks"])
+async def list_callbacks(
+        principal: CampaignReader, res: ResourcesDep, page: Paging,
+        callback_status: Annotated[CallbackStatus | None, Query(alias="status")] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[CallbackOut]:
+    rows = await res.callbacks.list(
+        principal.tenant_id, limit=page.limit + 1, after=keyset(page.cursor),
+        where=CallbackFilter(status=callback_status, campaign_id=campaign_id))
+    return page_of(rows, page.limit)
+
+
+@router.get("/callbacks/{callback_id}", response_model=CallbackOut, tags=["callbacks"])
+async def get_callback(callback_id: str, principal: CampaignReader,
+                       res: ResourcesDep) -> CallbackOut:
+    return await res.callbacks.get(principal.tenant_id, callback_id)
+
+
+@router.delete("/callbacks/{callback_id}", status_code=status.HTTP_204_NO_CONTENT,
+               response_class=Response, tags=["callbacks"])
+async def delete_callback(callback_id: str, principal: CampaignWriter,
+                          res: ResourcesDep) -> Response:
+    await res.callbacks.delete(principal.tenant_id, callback_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Campaigns: outbound dialling of a list of leads (PRODUCT.md §4)."""

@@ -1,0 +1,1 @@
+"""Numbers (DIDs): which flow answers an inbound call (PRODUCT.md §4)."""

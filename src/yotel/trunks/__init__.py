@@ -1,0 +1,1 @@
+"""SIP trunks: where outbound calls leave (PRODUCT.md §4)."""
