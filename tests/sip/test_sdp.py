@@ -12,6 +12,7 @@ from yotel.sip.sdp import (
     accept_answer,
     answer,
     build_offer,
+    follow,
     with_direction,
 )
 
@@ -80,7 +81,8 @@ def test_offer_lists_codecs_in_preference_order_then_telephone_event() -> None:
 def test_offer_versions_increase() -> None:
     offer = build_offer("10.0.0.5", 20000, [PCMU], session_id=7)
     held = with_direction(offer, "sendonly")
-    assert held.session_id == 7 and held.version > offer.version
+    assert held.session_id == 7 and held.version == offer.version + 1  # RFC 3264 §8
+    assert with_direction(held, "sendonly") == held  # unchanged: the same version
     assert held.media.direction == "sendonly" and offer.media.direction == "sendrecv"
     assert "a=sendonly" in bytes(held).decode()
 
@@ -246,3 +248,31 @@ def test_ipv6_addresses_are_typed_ip6() -> None:
 def test_offer_refuses_codecs_it_cannot_carry(codecs: list[str]) -> None:
     with pytest.raises(SdpError, match="PCMU and/or PCMA"):
         build_offer("10.0.0.1", 4000, codecs)
+
+
+def test_follow_keeps_the_session_and_counts_changes_only() -> None:
+    """RFC 3264 §8: one session id for the dialog; the version +1 per changed SDP, the same
+    for a re-sent one, whatever the new description's own o= line said."""
+    first = build_offer("10.0.0.5", 20000, [PCMU])
+    again = follow(first, build_offer("10.0.0.5", 20000, [PCMU]))
+    assert (again.session_id, again.version) == (first.session_id, first.version)
+    offer = SessionDescription.parse(SIPP_SDP)
+    answered, _ = answer(offer, "10.0.0.5", 20000, [PCMU])
+    changed = follow(again, answered)
+    assert (changed.session_id, changed.version) == (first.session_id, first.version + 1)
+    assert follow(None, answered) is answered
+    fresh = {build_offer("10.0.0.5", 20000, [PCMU]).session_id for _ in range(20)}
+    assert len(fresh) == 20 and all(0 < sid < 1 << 62 for sid in fresh)  # no shared counter
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("a=rtcp:53020", ("192.0.2.10", 53020)),
+    ("a=rtcp:53020 IN IP4 126.16.64.4", ("126.16.64.4", 53020)),  # RFC 3605 §2.1 example
+    (None, ("192.0.2.10", 7079)),  # RFC 3550 §11: RTP port + 1
+])
+def test_peer_rtcp_address(line: str | None, expected: tuple[str, int]) -> None:
+    text = ("v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+            "m=audio 7078 RTP/AVP 0\r\n" + (f"{line}\r\n" if line else ""))
+    offer = SessionDescription.parse(text.encode())
+    _, negotiated = answer(offer, "10.0.0.5", 20000, [PCMU])
+    assert negotiated.remote_rtcp == expected
