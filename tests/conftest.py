@@ -204,3 +204,30 @@ async def api_url(make_settings: Callable[..., Settings],
 async def http(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_url, timeout=10.0) as client:
         yield client
+
+
+LEAK_GRACE_S = 2.0  # a test's last BYE or close may still be finishing when it returns
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail any test that leaves an asyncio task running (STYLE.md: no orphan tasks). Set up
+    first, torn down last: every other fixture has closed what it opened by then."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=LEAK_GRACE_S)
+    leaked = [t for t in pending if not t.done()]
+    for task in leaked:
+        task.cancel()
+    if leaked:
+        await asyncio.wait(leaked, timeout=1.0)
+        names = ", ".join(sorted(t.get_name() + ":" + _coro_name(t) for t in leaked))
+        pytest.fail(f"the test leaked {len(leaked)} running task(s): {names}")
+
+
+def _coro_name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", type(coro).__name__)

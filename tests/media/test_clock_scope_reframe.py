@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
+from yotel.aio.scope import ScopeClosed, TaskScope
 from yotel.media.clock import MediaClock
 from yotel.media.reframe import Reframer
-from yotel.media.scope import MediaScope, ScopeClosed
 from yotel.media.stats import Histogram
 
 
@@ -47,7 +47,7 @@ async def test_clock_survives_a_failing_subscriber_and_unsubscribes() -> None:
 
 async def test_scope_cancels_tasks_and_closes_resources_newest_first() -> None:
     failures: list[BaseException] = []
-    scope = MediaScope("t", on_failure=failures.append)
+    scope = TaskScope("t", on_failure=failures.append)
     order: list[str] = []
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     scope.add(sock.close)

@@ -152,7 +152,7 @@ async def test_hangup_while_ringing_cancels(engine: MediaEngine, phone: Phone) -
     assert (await call.wait_ended(5)).outcome == "hangup"
     assert events == ["ringing", "ended"]
     async with asyncio.timeout(5):
-        while engine._tasks:  # the CANCEL transaction completes (487 from the phone)
+        while engine.background_tasks:  # the CANCEL transaction completes (487 from the phone)
             await asyncio.sleep(0.02)
     assert engine.ports.in_use == 0
 

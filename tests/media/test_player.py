@@ -43,11 +43,13 @@ class AudioServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             path = head[0].split(" ")[1]
@@ -85,6 +87,9 @@ async def server() -> AsyncIterator[AudioServer]:
     yield audio
     listener.close()
     await listener.wait_closed()
+    for task in audio.handlers:  # a slow route's handler outlives its client's time-out
+        task.cancel()
+    await asyncio.gather(*audio.handlers, return_exceptions=True)
 
 
 async def test_wav_of_any_rate_and_channels_becomes_8k_mono(server: AudioServer) -> None:

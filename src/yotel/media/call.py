@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from yotel.aio.scope import TaskScope
 from yotel.fork.client import AudioFork, ForkConfig, MintToken
 from yotel.media.conferencing import Conferencing
 from yotel.media.errors import CallEnded, LegNotReady, SubprotocolNotOffered
@@ -30,7 +31,6 @@ from yotel.media.leg import Leg
 from yotel.media.path import MediaPath
 from yotel.media.routing import PcmSource
 from yotel.media.runtime import Runtime
-from yotel.media.scope import MediaScope
 from yotel.sip.dialog import InviteFailed
 from yotel.sip.invite import IncomingInvite, OutgoingInvite
 
@@ -57,7 +57,7 @@ class Call(Conferencing):
         self.leg = leg
         self._rt = runtime
         self._loop = asyncio.get_running_loop()
-        self.scope = MediaScope(f"call-{self.id[:8]}", on_failure=self._task_failed)
+        self.scope = TaskScope(f"call-{self.id[:8]}", on_failure=self._task_failed)
         self.scope.add(leg.close)
         self.state: CallState = "new"
         self.answered_at: float | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yotel.aio.scope import TaskScope
 from yotel.domain.audio import SUBPROTOCOLS, Encoding
 from yotel.media.call import Call, ForkSpec
 from yotel.media.clock import MediaClock
@@ -94,7 +95,7 @@ class MediaEngine:
         self.calls: dict[str, Call] = {}
         self._handler: InboundHandler | None = None
         self._accepting = True
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = TaskScope("engine")  # BYEs and CANCELs that outlive their call
         self._runtime = Runtime(self.clock, self.stats, config.recordings_dir, self._forget,
                                 self._spawn, config.allow_insecure,
                                 config.audio_fork_subprotocols)
@@ -208,10 +209,13 @@ class MediaEngine:
         if self.calls.pop(call.id, None) is not None:
             self.stats.calls_ended += 1
 
+    @property
+    def background_tasks(self) -> int:
+        """Signalling still in flight for calls that have ended (BYE, CANCEL)."""
+        return self._background.tasks
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coro, name="signalling")
 
     async def close(self, drain: bool = False) -> None:
         """Stop: with `drain`, refuse new calls and let live ones end (up to
@@ -224,11 +228,6 @@ class MediaEngine:
         await asyncio.gather(*(call.hangup("hangup", reason="node shutting down",
                                            fork_close_code=1001)
                                for call in list(self.calls.values())), return_exceptions=True)
-        if self._tasks:  # BYEs and CANCELs in flight: a short grace, then give up on them
-            _, late = await asyncio.wait(list(self._tasks), timeout=5.0)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await self._background.drain(5.0)  # BYEs and CANCELs in flight: a short grace
         await self.clock.stop()
         await self.ua.close()

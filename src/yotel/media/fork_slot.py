@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from yotel.aio.scope import TaskScope
 from yotel.fork.client import AudioFork, ForkConfig, ForkConnectError, MintToken
 from yotel.media.errors import CallEnded, ForkUnavailable, NotFound, SubprotocolNotOffered
 from yotel.media.path import MediaPath
-from yotel.media.scope import MediaScope
 from yotel.media.stats import MediaStats
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ Lost = Callable[[str], Awaitable[None]]  # the slot's fork ended the session: it
 
 
 class ForkSlot:
-    def __init__(self, path: MediaPath, scope: MediaScope, stats: MediaStats, *,
+    def __init__(self, path: MediaPath, scope: TaskScope, stats: MediaStats, *,
                  subprotocols: tuple[str, ...], allow_insecure: bool, on_lost: Lost) -> None:
         self.fork: AudioFork | None = None
         self._path = path

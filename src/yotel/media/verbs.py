@@ -22,12 +22,12 @@ from yotel.rtp.dtmf import DIGITS
 from yotel.sip.dialog import InviteFailed
 
 if TYPE_CHECKING:
+    from yotel.aio.scope import TaskScope
     from yotel.media.call import Call
     from yotel.media.fork_slot import ForkSlot
     from yotel.media.leg import Leg
     from yotel.media.path import MediaPath
     from yotel.media.runtime import Runtime
-    from yotel.media.scope import MediaScope
 
 RECORDER_TAP = "recorder"
 DTMF_GAP_S = 0.05  # between digits of a string (RFC 4733 leaves it to the sender)
@@ -40,7 +40,7 @@ class CallVerbs:
     state: CallState
     leg: Leg
     media: MediaPath
-    scope: MediaScope
+    scope: TaskScope
     forks: ForkSlot
     from_uri: str
     to_uri: str
@@ -198,7 +198,7 @@ class CallVerbs:
             raise NotFound(f"no tap {key!r} on call {self.id}")
         return tap
 
-    # -- monitor streams (PRODUCT.md §6.8) ------------------------------------------------------------
+    # -- monitor streams (PRODUCT.md §6.8) ------------------------------------------
     async def start_monitor(self, config: ForkConfig, metadata: dict[str, Any], *,
                             key: str = "monitor", whisper_to: Call | None = None) -> AudioFork:
         """Open a second WebSocket carrying this call's mixed audio (both sides summed). With

@@ -1,5 +1,6 @@
-"""A call's task group: every task and socket a call opens is registered here, and `close()`
-cancels and awaits the tasks, then releases the resources (newest first), exactly once.
+"""The one task-group helper: every task and resource an owner (a call, the engine, a fork, the
+user agent) opens is registered here, and `close()` cancels and awaits the tasks, then releases
+the resources (newest first), exactly once. No task is left orphaned.
 
 `asyncio.TaskGroup` does not fit: it cannot be closed from outside, and one failing child
 cancels the rest without telling anyone. Here a failing task is logged and reported through
@@ -22,7 +23,7 @@ class ScopeClosed(RuntimeError):  # noqa: N818 - reads as the condition
     """The scope has been closed; nothing new may start in it."""
 
 
-class MediaScope:
+class TaskScope:
     def __init__(self, name: str, *, on_failure: Callable[[BaseException], None] | None = None
                  ) -> None:
         self.name = name
@@ -65,6 +66,12 @@ class MediaScope:
         if self._closing:
             raise ScopeClosed(self.name)
         self._closers.append(closer)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let running tasks finish for up to `timeout_s` (e.g. BYEs in flight), then close."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        await self.close()
 
     async def close(self) -> None:
         """Cancel every task (waiting for them), then run the closers newest first."""
