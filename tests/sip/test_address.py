@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
+from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag, uri_headers
 
 
 def test_full_uri() -> None:
@@ -94,7 +94,8 @@ def test_with_tag_replaces_existing() -> None:
     assert NameAddr.parse("<sip:a@b>").tag is None
 
 
-@pytest.mark.parametrize("text", ["<sip:a@b", "Bob <tel:1>", "nonsense", "\"open <sip:a@b>"])
+@pytest.mark.parametrize("text", ["<sip:a@b", "Bob <1>", "nonsense", "\"open <sip:a@b>",
+                                  "<:x>", "<1tel:x>", "<tel:a b>"])
 def test_bad_name_addr(text: str) -> None:
     with pytest.raises(ValueError):
         NameAddr.parse(text)
@@ -129,3 +130,27 @@ def test_quote_display_escapes_quotes_and_backslashes() -> None:
     addr = NameAddr(SipUri.parse("sip:a@b"), quote_display('say "hi" \\ bye'))
     assert str(addr) == '"say \\"hi\\" \\\\ bye" <sip:a@b>'
     assert NameAddr.parse(str(addr)) == addr
+
+
+@pytest.mark.parametrize("text,scheme,user,uri", [
+    ("<tel:+15551234567;phone-context=example.com>;tag=9", "tel", "+15551234567",
+     "tel:+15551234567;phone-context=example.com"),
+    ("<http://www.example.com>;tag=3234233", "http", "//www.example.com", "http://www.example.com"),
+    ("isbn:2983792873", "isbn", "2983792873", "isbn:2983792873"),
+    ('"Bob" <urn:service:sos>', "urn", "service:sos", "urn:service:sos"),
+])
+def test_other_uri_schemes_parse_in_name_addr(text: str, scheme: str, user: str,
+                                              uri: str) -> None:
+    # RFC 3261 §20.10 / RFC 4475 §3.3.4: From and To may carry any absoluteURI.
+    addr = NameAddr.parse(text)
+    assert (addr.uri.scheme, addr.uri.user, str(addr.uri)) == (scheme, user, uri)
+    assert not addr.uri.is_sip and addr.uri.number == user
+    with pytest.raises(ValueError):
+        addr.uri.address  # noqa: B018 - nothing to send a SIP request to
+
+
+def test_a_user_part_may_hold_a_question_mark_and_the_headers_follow_the_host() -> None:
+    uri = SipUri.parse("sip:crazy?,/;;*:pw@example.com;lr?Route=%3Csip:x%3E")
+    assert (uri.user, uri.host, uri.param("lr")) == ("crazy?,/;;*:pw", "example.com", "")
+    assert uri_headers("sip:crazy?,/;;*:pw@example.com;lr?Route=x") == "Route=x"
+    assert uri_headers("sip:a?b@example.com") == "" and uri_headers("sip:h?x=1") == "x=1"

@@ -11,9 +11,11 @@ from yotel.sip.message import (
     SipResponse,
     canonical,
     parse_message,
+    read_request_head,
     split_list,
     stamp_via,
     via_param,
+    via_sent_by,
 )
 
 # Captured from sipp 3.6 (`sipp -sn uac`), byte for byte.
@@ -260,7 +262,12 @@ def test_binary_body_survives() -> None:
     (b"INVITE sip:a@b SIP/3.0\r\n\r\n", "start line"),
     (b"SIP/2.0 20 OK\r\n\r\n", "status line"),
     (b"SIP/2.0 abc OK\r\n\r\n", "status line"),
-    (b"invite sip:a@b SIP/2.0\r\n\r\n", "start line"),
+    (b"SIP/2.0 700 Too big\r\n\r\n", "status line"),
+    (b"SIP/2.0 4294967301 better not break the receiver\r\n\r\n", "status line"),
+    (b"INVITE  sip:a@b SIP/2.0\r\n\r\n", "start line"),
+    (b"INVITE sip:a@b SIP/2.0 \r\n\r\n", "start line"),
+    (b"IN VITE sip:a@b SIP/2.0\r\n\r\n", "start line"),
+    (b"INV\"ITE sip:a@b SIP/2.0\r\n\r\n", "start line"),
 ])
 def test_bad_start_lines(data: bytes, why: str) -> None:
     with pytest.raises(SipParseError, match=why):
@@ -288,7 +295,8 @@ def test_bad_headers(extra: str, why: str) -> None:
         parse_message(crafted(extra, content_length=False))
 
 
-@pytest.mark.parametrize("cseq", ["x INVITE", "1", "1 INVITE extra", ""])
+@pytest.mark.parametrize("cseq", ["x INVITE", "1", "1 INVITE extra", "", "4294967296 OPTIONS",
+                                  "1 OPT<IONS"])
 def test_bad_cseq(cseq: str) -> None:
     data = crafted().replace(b"CSeq: 7 OPTIONS", f"CSeq: {cseq}".encode())
     with pytest.raises(SipParseError, match="CSeq"):
@@ -366,3 +374,43 @@ def test_branch_without_magic_cookie_is_keyed_by_what_rfc_2543_requests_share() 
     assert invite.branch == cancel.branch != other.branch
     assert invite.branch.startswith("2543|c1|")
     assert parse_message(crafted()).branch == "z9hG4bK1"  # a cookie branch is used as is
+
+
+@pytest.mark.parametrize("method", ["invite", "!interesting-Method0123456789_*+`.%indeed'~",
+                                    "RE%47IST%45R"])
+def test_an_extension_method_is_any_token(method: str) -> None:
+    # §7.1, §25.1: methods are case-sensitive tokens; an unknown one is for the UA to refuse
+    # (501), not for the parser to drop (RFC 4475 §3.1.1.2, §3.1.1.5).
+    data = crafted().replace(b"OPTIONS", method.encode())
+    message = parse_message(data)
+    assert isinstance(message, SipRequest) and message.method == method
+
+
+@pytest.mark.parametrize("data,version", [
+    (b"OPTIONS sip:a@b SIP/7.0\r\nVia: SIP/7.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n", "SIP/7.0"),
+    (b"INVITE  sip:a@b  SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nBad Name: x\r\n\r\n", "SIP/2.0"),
+])
+def test_a_refused_request_head_is_still_read_for_its_error_response(data: bytes,
+                                                                     version: str) -> None:
+    with pytest.raises(SipParseError):
+        parse_message(data)
+    head = read_request_head(data)
+    assert head is not None
+    request, seen = head
+    assert seen == version and request.uri == "sip:a@b" and request.headers.get("Via")
+
+
+@pytest.mark.parametrize("data", [b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", b"\x00\xffjunk",
+                                  b"hello\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"])
+def test_responses_and_garbage_have_no_request_head(data: bytes) -> None:
+    assert read_request_head(data) is None
+
+
+@pytest.mark.parametrize("via,sent_by", [
+    ("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1", "10.0.0.1:5060"),
+    ("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw", "192.0.2.2"),
+    ("SIP/2.0/UDP [2001:db8::1]:5062;rport", "[2001:db8::1]:5062"),
+    ("SIP/2.0/UDP Host.Example.COM", "host.example.com"),
+])
+def test_via_sent_by(via: str, sent_by: str) -> None:
+    assert via_sent_by(via) == sent_by

@@ -20,18 +20,37 @@ class SipUri:
         scheme, sep, rest = text.partition(":")
         if not sep or scheme.lower() not in ("sip", "sips"):
             raise ValueError(f"not a SIP URI: {text[:60]!r}")
-        if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in rest):
-            # §25.1: no whitespace or control characters in a URI; refusing them here also
-            # keeps a number or caller ID from an API from injecting SIP lines.
-            raise ValueError(f"whitespace or control character in URI {text[:60]!r}")
-        rest = rest.split("?", 1)[0]
+        _refuse_blanks(text)
         # The user part may carry ';' itself (telephone-subscriber: `+1555;npdi;rn=...@gw`),
-        # so it ends at the '@' before any URI parameter is read (§19.1.1, §25.1).
-        user, at, hostpart = rest.rpartition("@")
-        hostport, *raw_params = hostpart.split(";")
+        # and '?' too (RFC 4475 §3.1.1.2), so it ends at the '@', which neither userinfo,
+        # parameters nor headers may hold unescaped (§25.1); the headers follow the host.
+        user, at, hostpart = rest.partition("@")
+        if not at:
+            user, hostpart = "", rest
+        hostport, *raw_params = hostpart.split("?", 1)[0].split(";")
         host, port = _split_hostport(hostport)
         params = tuple(_param(p) for p in raw_params if p)
         return cls(user if at else None, host, port, params, scheme.lower())
+
+    @classmethod
+    def parse_any(cls, text: str) -> SipUri:
+        """A SIP or SIPS URI as `parse`, or any other absoluteURI (`tel:`, `http:`, `urn:`...,
+        RFC 3261 §20.10, §25.1) kept opaque: host empty, the part before its first ';' as
+        `user` (so `number` reads `tel:+1555;phone-context=x` as `+1555`). ValueError when it
+        is no URI at all (no scheme, whitespace or controls)."""
+        text = text.strip()
+        scheme, sep, rest = text.partition(":")
+        if scheme.lower() in ("sip", "sips"):
+            return cls.parse(text)
+        if not sep or not rest or not is_scheme(scheme):
+            raise ValueError(f"not a URI: {text[:60]!r}")
+        _refuse_blanks(text)
+        opaque, *raw_params = rest.split(";")
+        return cls(opaque, "", None, tuple(_param(p) for p in raw_params if p), scheme.lower())
+
+    @property
+    def is_sip(self) -> bool:
+        return self.scheme in ("sip", "sips")
 
     def param(self, name: str) -> str | None:
         return next((v or "" for k, v in self.params if k == name.lower()), None)
@@ -44,16 +63,42 @@ class SipUri:
 
     @property
     def address(self) -> tuple[str, int]:
+        if not self.is_sip:
+            raise ValueError(f"a {self.scheme}: URI has no SIP address")
         return self.host.strip("[]"), self.port or 5060
 
     def with_user(self, user: str | None) -> SipUri:
         return replace(self, user=user)
 
     def __str__(self) -> str:
+        params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in self.params)
+        if not self.is_sip:
+            return f"{self.scheme}:{self.user or ''}{params}"
         user = f"{self.user}@" if self.user else ""
         port = f":{self.port}" if self.port else ""
-        params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in self.params)
         return f"{self.scheme}:{user}{self.host}{port}{params}"
+
+
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+
+
+def is_scheme(text: str) -> bool:
+    """§25.1 scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )."""
+    return bool(text) and text[0].isascii() and text[0].isalpha() and set(text) <= _SCHEME_CHARS
+
+
+def uri_headers(text: str) -> str:
+    """The `?headers` part of a URI (after the host: '?' may sit in a user part), or ''."""
+    rest = text.strip().partition(":")[2]
+    _, at, hostpart = rest.partition("@")
+    return (hostpart if at else rest).partition("?")[2]
+
+
+def _refuse_blanks(text: str) -> None:
+    # §25.1: no whitespace or control characters in a URI; refusing them here also keeps a
+    # number or caller ID from an API from injecting SIP lines.
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError(f"whitespace or control character in URI {text[:60]!r}")
 
 
 def _split_hostport(text: str) -> tuple[str, int | None]:
@@ -79,7 +124,9 @@ def _param(text: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class NameAddr:
-    """`"Display" <sip:uri>;tag=x` as used in From, To, Contact, Route."""
+    """`"Display" <sip:uri>;tag=x` as used in From, To, Contact, Route. The URI may have any
+    scheme (`<tel:+1555>`, `<http://...>`: §20.10); where a SIP address is needed, `uri.address`
+    refuses the others with ValueError."""
 
     uri: SipUri
     display: str | None = None
@@ -96,11 +143,11 @@ class NameAddr:
                 raise ValueError(f"unterminated <uri> in {text[:60]!r}")
             raw = text[:lt].strip()
             display = (raw[1:-1] if raw.startswith('"') else raw) or None
-            uri, tail = SipUri.parse(text[lt + 1:gt]), text[gt + 1:]
+            uri, tail = SipUri.parse_any(text[lt + 1:gt]), text[gt + 1:]
         else:
             # Without brackets, ';' params belong to the header, not the URI (§20.10).
             bare, _, tail = text.partition(";")
-            display, uri, tail = None, SipUri.parse(bare), ";" + tail if tail else ""
+            display, uri, tail = None, SipUri.parse_any(bare), ";" + tail if tail else ""
         params = tuple(_param(p) for p in tail.split(";") if p.strip())
         return cls(uri, display, params)
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from yotel.sip.address import new_tag
-from yotel.sip.message import Headers, SipRequest, SipResponse, canonical
+from yotel.sip.message import (
+    SIP_VERSION,
+    Headers,
+    SipRequest,
+    SipResponse,
+    canonical,
+    read_request_head,
+    stamp_via,
+)
 
 REASONS = {
     100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 400: "Bad Request",
-    401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 407:
+    401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 407:
     "Proxy Authentication Required", 408: "Request Timeout", 415: "Unsupported Media Type",
     480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
     487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
-    501: "Not Implemented", 503: "Service Unavailable", 603: "Decline",
+    501: "Not Implemented", 503: "Service Unavailable", 505: "Version Not Supported",
+    513: "Message Too Large", 603: "Decline",
 }
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 USER_AGENT = "Yotel/0.1"
@@ -92,3 +101,25 @@ def make_response(request: SipRequest, status: int, reason: str | None = None, *
     if body:
         headers.add("Content-Type", "application/sdp")
     return SipResponse(headers, body, status, reason or REASONS.get(status, "Unknown"))
+
+
+def answer_unparsed(data: bytes, source: tuple[str, int], reason: str) -> SipResponse | None:
+    """The stateless final response owed to a request `parse_message` refused (RFC 4475
+    §3.1.2): 505 for another SIP version, else 400 with `reason`; None for what is no request
+    (garbage, a response), for an ACK (never answered, §17.1.1.3) and without a Via to answer
+    along. The headers §8.2.6.2 copies are copied where they read, a To tag added."""
+    head = read_request_head(data)
+    if head is None or head[0].method == "ACK" or not head[0].headers.get("Via"):
+        return None
+    request, version = head
+    headers = Headers()
+    for index, value in enumerate(request.headers.get_all("Via")):
+        headers.add("Via", stamp_via(value, *source) if index == 0 else value)
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        found = request.headers.get(name)
+        if found is not None:
+            tagged = name == "To" and ";tag=" in found.replace(" ", "").lower()
+            headers.add(name, found if name != "To" or tagged else f"{found};tag={new_tag()}")
+    headers.add("Server", USER_AGENT)
+    status = 400 if version == SIP_VERSION else 505
+    return SipResponse(headers, b"", status, reason if status == 400 else REASONS[505])

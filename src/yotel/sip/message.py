@@ -22,8 +22,8 @@ from yotel.sip.headers import (
 
 __all__ = [
     "COMPACT", "MAGIC_COOKIE", "METHODS", "SIP_VERSION", "Headers", "SipMessage", "SipParseError",
-    "SipRequest", "SipResponse", "canonical", "parse_message", "split_list", "stamp_via",
-    "via_param",
+    "SipRequest", "SipResponse", "canonical", "is_token", "parse_message", "read_request_head",
+    "split_list", "stamp_via", "via_param", "via_sent_by",
 ]
 
 SIP_VERSION = "SIP/2.0"
@@ -33,8 +33,23 @@ METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "I
                      "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
 
 
+# §25.1 token: what a method, a header name and most parameter names are made of.
+TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "-.!%*_+`'~")
+MAX_CSEQ = 2**32 - 1  # §8.1.1.5: the sequence number is a 32-bit unsigned integer
+
+
+def is_token(text: str) -> bool:
+    return bool(text) and set(text) <= TOKEN_CHARS
+
+
 class SipParseError(ValueError):
-    """The bytes are not a SIP message we can read."""
+    """The bytes are not a SIP message we can read. `reason` is a fixed phrase for the 400 a
+    UAS may still send (never the input itself)."""
+
+    def __init__(self, message: str, reason: str = "Bad Request") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -49,8 +64,9 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = self.require("CSeq").split()
-        if len(raw) != 2 or not raw[0].isdigit():
-            raise SipParseError(f"bad CSeq {self.require('CSeq')!r}")
+        if len(raw) != 2 or not (raw[0].isascii() and raw[0].isdigit()) \
+                or int(raw[0]) > MAX_CSEQ or not is_token(raw[1]):
+            raise SipParseError(f"bad CSeq {self.require('CSeq')[:40]!r}", "Bad CSeq")
         return int(raw[0]), raw[1].upper()
 
     def require(self, name: str) -> str:
@@ -82,10 +98,23 @@ class SipRequest(SipMessage):
         top Via's sent-by (§17.2.3, §9.1, §17.1.1.3)."""
         top = self.require("Via")
         branch = via_param(top, "branch") or ""
-        if branch.startswith(MAGIC_COOKIE):
+        # A bare magic cookie promises uniqueness but carries no id: fall back to RFC 2543
+        # matching rather than lump every such request together (RFC 4475 §3.2.1).
+        if branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
             return branch
-        sent_by = top.split(";", 1)[0].split()[-1] if top.split(";", 1)[0].split() else ""
-        return f"2543|{self.call_id}|{self.require('From')}|{self.cseq[0]}|{sent_by}"
+        return f"2543|{self.call_id}|{self.require('From')}|{self.cseq[0]}|{self.sent_by}"
+
+    @property
+    def sent_by(self) -> str:
+        """The top Via's sent-by (host[:port], lower case, blanks removed)."""
+        return via_sent_by(self.require("Via"))
+
+    @property
+    def server_key(self) -> str:
+        """§17.2.3: a server transaction is matched by branch AND the top Via's sent-by (two
+        senders may pick the same branch); the method is matched beside it (ACK → INVITE)."""
+        branch = self.branch
+        return branch if branch.startswith("2543|") else f"{branch}|{self.sent_by}"
 
 
 @dataclass
@@ -115,8 +144,8 @@ def _parse_headers(lines: Iterable[str]) -> Headers:
     headers = Headers()
     for line in lines:
         name, sep, value = line.partition(":")
-        if not sep or not name.strip() or " " in name.strip():
-            raise SipParseError(f"malformed header line {line[:60]!r}")
+        if not sep or not is_token(name.strip()):
+            raise SipParseError(f"malformed header line {line[:60]!r}", "Bad Header")
         key = canonical(name)
         value = value.strip()
         values = split_list(value) if key.lower() in LIST_HEADERS and value != "*" else [value]
@@ -147,23 +176,59 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     lines = _unfold(head)
     if not lines:
         raise SipParseError("empty message")
-    headers = _parse_headers(lines[1:])
-    body = _body(headers, body)
-    first = lines[0].split(" ", 2)
-    if len(first) == 2 and first[0] == SIP_VERSION:
-        first.append("")  # a status line without its (optional in practice) Reason-Phrase
-    if len(first) == 3 and first[0] == SIP_VERSION:
-        if not (first[1].isdigit() and len(first[1]) == 3):
-            raise SipParseError(f"bad status line {lines[0][:60]!r}")
-        message: SipRequest | SipResponse = SipResponse(headers, body, int(first[1]), first[2])
-    elif len(first) == 3 and first[2] == SIP_VERSION and first[0].isalpha() and first[0].isupper():
-        message = SipRequest(headers, body, first[0], first[1])
-    else:
-        raise SipParseError(f"bad start line {lines[0][:60]!r}")
+    message = _start_line(lines[0], _parse_headers(lines[1:]), body)
     for name in ("Via", "Call-ID", "CSeq", "From", "To"):
         message.require(name)
     message.cseq  # noqa: B018 - validates the CSeq shape now, not at first use
+    message.body = _body(message.headers, body)
     return message
+
+
+def _start_line(line: str, headers: Headers, body: bytes) -> SipRequest | SipResponse:
+    first = line.split(" ", 2)
+    if len(first) == 2 and first[0] == SIP_VERSION:
+        first.append("")  # a status line without its (optional in practice) Reason-Phrase
+    if len(first) == 3 and first[0] == SIP_VERSION:
+        if not (first[1].isascii() and first[1].isdigit() and 100 <= int(first[1]) <= 699):
+            raise SipParseError(f"bad status line {line[:60]!r}")
+        return SipResponse(headers, body, int(first[1]), first[2])
+    # §7.1: Method SP Request-URI SP SIP-Version, single spaces; the method is a token
+    # (extension methods may hold '!', '%', '~'..., RFC 4475 §3.1.1.2).
+    if len(first) == 3 and first[2] == SIP_VERSION and is_token(first[0]) and first[1]:
+        return SipRequest(headers, body, first[0], first[1])
+    raise SipParseError(f"bad start line {line[:60]!r}", "Bad Request-Line")
+
+
+def read_request_head(data: bytes) -> tuple[SipRequest, str] | None:
+    """What a UAS needs to answer a request that `parse_message` refused (400, or 505 for
+    another SIP version): its method, URI, version and every header line that reads. None when
+    the first line is no request line at all (garbage, or a response: never answered)."""
+    try:
+        head, _ = _split_head(data.lstrip(b"\r\n"))
+    except SipParseError:
+        return None
+    lines = _unfold(head)
+    first = lines[0].split() if lines else []
+    if len(first) < 3 or not first[-1].upper().startswith("SIP/") or not is_token(first[0]):
+        return None
+    headers = Headers()
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep and is_token(name.strip()):
+            key, value = canonical(name), value.strip()
+            for v in split_list(value) if key.lower() in LIST_HEADERS else [value]:
+                headers.items.append((key, v))
+    return SipRequest(headers, b"", first[0], first[1]), first[-1]
+
+
+def via_sent_by(via: str) -> str:
+    """sent-by of one Via value: what follows `SIP/2.0/UDP` (blanks allowed around '/',
+    RFC 4475 §3.1.1.1), before its parameters."""
+    head = via.split(";", 1)[0]
+    rest = head.rpartition("/")[2]
+    rest = rest.strip()
+    parts = rest.split(None, 1)
+    return "".join(parts[1].split()).lower() if len(parts) == 2 else ""
 
 
 def _body(headers: Headers, body: bytes) -> bytes:
@@ -171,9 +236,9 @@ def _body(headers: Headers, body: bytes) -> bytes:
     raw = headers.get("Content-Length")
     if raw is None:
         return body
-    if not raw.strip().isdigit():
-        raise SipParseError(f"bad Content-Length {raw!r}")
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
+        raise SipParseError(f"bad Content-Length {raw[:20]!r}", "Bad Content-Length")
     length = int(raw)
-    if length > len(body):
-        raise SipParseError("Content-Length is larger than the datagram")
+    if length > len(body):  # §18.3: on UDP this is a 400, not a wait for more bytes
+        raise SipParseError("Content-Length is larger than the datagram", "Bad Content-Length")
     return body[:length]

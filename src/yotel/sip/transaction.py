@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from yotel.sip.checks import merge_key
 from yotel.sip.message import SipRequest, SipResponse
 
 
@@ -232,3 +233,59 @@ class ServerTransaction(_Base):
             self._stop("G")
             self._stop("H")
             self._start("I", self.config.t4, self.terminate)  # Timer I
+
+
+def server_method(request: SipRequest) -> str:
+    """§17.2.3: an ACK belongs to the INVITE's transaction; every other method (CANCEL too)
+    to a transaction of its own."""
+    return "INVITE" if request.method == "ACK" else request.method
+
+
+class ServerTable:
+    """The UAS's live server transactions, matched as §17.2.3 says: top Via branch AND sent-by
+    (a second sender reusing a branch is a different transaction) and method; plus, for
+    §8.2.2.2, which branch first brought each out-of-dialog request (Call-ID, From tag, CSeq),
+    so a copy arriving on another branch is recognised as a loop."""
+
+    def __init__(self, timers: Timers, config: TimerConfig) -> None:
+        self._timers = timers
+        self._config = config
+        self._live: dict[tuple[str, str], ServerTransaction] = {}
+        self._origins: dict[tuple[str, str, str], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    @property
+    def origins(self) -> int:
+        return len(self._origins)
+
+    def get(self, request: SipRequest, method: str | None = None) -> ServerTransaction | None:
+        return self._live.get((request.server_key, method or server_method(request)))
+
+    def all(self) -> list[ServerTransaction]:
+        return list(self._live.values())
+
+    def merged(self, request: SipRequest) -> bool:
+        """§8.2.2.2: the same out-of-dialog request arriving on a second branch reached us
+        twice through a forking proxy: one call, not two."""
+        origin = merge_key(request)
+        return origin is not None and self._origins.get(origin, request.server_key) \
+            != request.server_key
+
+    def create(self, request: SipRequest, send: Send) -> ServerTransaction:
+        key = (request.server_key, request.method)
+        transaction = ServerTransaction(request, send, self._timers, self._config)
+        self._live[key] = transaction
+        origin = merge_key(request)
+        if origin is not None:
+            self._origins.setdefault(origin, request.server_key)
+
+        def forget() -> None:
+            if self._live.get(key) is transaction:
+                del self._live[key]
+            if origin is not None and self._origins.get(origin) == request.server_key:
+                del self._origins[origin]
+
+        transaction.on_terminated = forget
+        return transaction

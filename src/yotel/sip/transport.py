@@ -2,7 +2,12 @@
 
 Bad input never escapes this layer: a datagram that does not parse, or that the user agent
 refuses with `ValueError` while routing it, is counted in `SipStats.malformed_dropped` and
-dropped (the socket-layer habit of docs/architecture.md).
+dropped (the socket-layer habit of docs/architecture.md). One that does not parse is first shown
+to `on_malformed`, which may still answer it (a 400 for a request whose head reads).
+
+Nothing leaves larger than one UDP datagram can carry (`MAX_DATAGRAM`): RFC 3261 §18.1.1 would
+move such a message to TCP, which we do not offer, so it is counted in `oversize_dropped` and
+logged instead of vanishing in the kernel (docs/media.md, "SIP decisions").
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from dataclasses import dataclass
 from typing import cast
 
 from yotel.sip.address import SipUri
-from yotel.sip.message import SipRequest, SipResponse, parse_message
+from yotel.sip.message import SipParseError, SipRequest, SipResponse, parse_message
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
 MessageHandler = Callable[[SipRequest | SipResponse, Address], None]
+MalformedHandler = Callable[[bytes, Address, SipParseError], None]
+MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4
 # Signalling arrives in bursts (a campaign starting, a trunk failing over); a roomy kernel
 # buffer keeps a burst from being dropped and then recovered only by Timer A/E retransmits.
 RECEIVE_BUFFER = 2 * 1024 * 1024
@@ -34,13 +41,18 @@ class SipStats:
     malformed_dropped: int = 0
     stray_responses: int = 0
     rejected_481: int = 0
-    rejected_bad_request: int = 0  # parseable but unacceptable: 400, 415, 416, 420
+    # answered with an error instead of processed: 400 (also for unparseable requests whose
+    # head reads, which count in malformed_dropped too), 405, 406, 415, 416, 420, 501, 505, 513
+    rejected_bad_request: int = 0
     handler_errors: int = 0  # a bug of ours while routing a message: logged, socket kept
+    oversize_dropped: int = 0  # a message of ours too large for one datagram: logged, not sent
 
 
 class UdpTransport(asyncio.DatagramProtocol):
-    def __init__(self, on_message: MessageHandler, stats: SipStats | None = None) -> None:
+    def __init__(self, on_message: MessageHandler, stats: SipStats | None = None, *,
+                 on_malformed: MalformedHandler | None = None) -> None:
         self._on_message = on_message
+        self._on_malformed = on_malformed
         self.stats = stats or SipStats()
         self._transport: asyncio.DatagramTransport | None = None
         self.local_address: Address = ("", 0)
@@ -64,8 +76,16 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.stats.received += 1
         if not data.strip():
             return  # keep-alive CRLF (RFC 5626 §4.4.1)
+        source = (addr[0], addr[1])
         try:
-            self._on_message(parse_message(data), (addr[0], addr[1]))
+            message = parse_message(data)
+        except SipParseError as exc:
+            self.stats.malformed_dropped += 1
+            log.debug("malformed SIP from %s: %s", addr, exc)
+            self._deliver_malformed(data, source, exc)
+            return
+        try:
+            self._on_message(message, source)
         except ValueError as exc:
             self.stats.malformed_dropped += 1
             log.debug("dropped malformed SIP from %s: %s", addr, exc)
@@ -76,10 +96,25 @@ class UdpTransport(asyncio.DatagramProtocol):
             self.stats.handler_errors += 1
             log.exception("error handling SIP from %s", addr)
 
+    def _deliver_malformed(self, data: bytes, source: Address, error: SipParseError) -> None:
+        if self._on_malformed is None:
+            return
+        try:
+            self._on_malformed(data, source, error)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("error answering malformed SIP from %s", source)
+
     def error_received(self, exc: Exception) -> None:
         log.debug("sip socket error: %s", exc)  # ICMP unreachable from a vanished peer
 
     def send(self, data: bytes, address: Address) -> None:
+        if len(data) > MAX_DATAGRAM:
+            self.stats.oversize_dropped += 1
+            log.warning("not sending a %d-byte SIP message to %s: larger than one UDP datagram "
+                        "(%d) and we have no TCP (RFC 3261 §18.1.1)", len(data), address,
+                        MAX_DATAGRAM)
+            return
         if self._transport is not None and not self._transport.is_closing():
             self._transport.sendto(data, address)
             self.stats.sent += 1

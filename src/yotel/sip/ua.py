@@ -3,7 +3,9 @@
 Everything that arrives comes parsed from the `UdpTransport` (which counts and drops bad bytes,
 and whatever this module refuses with ValueError) to `_on_message`: a response goes to its
 client transaction (by Via branch and CSeq method, §17.1.3); a request goes to its server
-transaction, its dialog, or is new (§17.2.3, §12.2.2).
+transaction (by branch, sent-by and method, §17.2.3), its dialog, or is new (§12.2.2). A
+datagram that does not parse comes to `_on_malformed`, which answers 400 or 505 statelessly
+when the request line and Via still read (RFC 4475 §3.1.2), else it is dropped.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
-from yotel.sip.builder import ALLOW, make_request, make_response, via
-from yotel.sip.checks import merge_key, request_problem
+from yotel.sip.builder import ALLOW, answer_unparsed, make_request, make_response, via
+from yotel.sip.checks import request_problem
 from yotel.sip.dialog import Address, Dialog, InviteFailed
 from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import (
@@ -29,10 +31,11 @@ from yotel.sip.invite import (
     hang_up_fork,
     initial_invite,
 )
-from yotel.sip.message import METHODS, SipParseError, SipRequest, SipResponse, stamp_via
+from yotel.sip.message import SipParseError, SipRequest, SipResponse, stamp_via
 from yotel.sip.transaction import (
     ClientTransaction,
     LoopTimers,
+    ServerTable,
     ServerTransaction,
     State,
     TimerConfig,
@@ -56,16 +59,15 @@ class UserAgent:
         self.timers = timers or TimerConfig()
         self.user = user
         self.stats = SipStats()
-        self._transport = UdpTransport(self._on_message, self.stats)
+        self._transport = UdpTransport(self._on_message, self.stats,
+                                       on_malformed=self._on_malformed)
+        self._loop_timers = LoopTimers()
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
-        self._servers: dict[tuple[str, str], ServerTransaction] = {}
-        # §8.2.2.2: branch of each out-of-dialog server transaction by Call-ID, From tag, CSeq
-        self._origins: dict[tuple[str, str, str], str] = {}
-        self._invites: dict[str, IncomingInvite] = {}  # by INVITE branch, for CANCEL
+        self._servers = ServerTable(self._loop_timers, self.timers)
+        self._invites: dict[str, IncomingInvite] = {}  # by INVITE server_key, for CANCEL
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
         self._ack_waiters: dict[tuple[str, int], asyncio.Future[SipRequest]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop_timers = LoopTimers()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,7 +82,7 @@ class UserAgent:
         # Whoever waits on a request or a dialog hears about it rather than hanging on.
         for client in list(self._clients.values()):
             client.transport_error()
-        for server in list(self._servers.values()):
+        for server in self._servers.all():
             server.terminate()
         for dialog in list(self._dialogs.values()):
             dialog.end("ua_closed")
@@ -104,6 +106,13 @@ class UserAgent:
     @property
     def dialogs(self) -> list[Dialog]:
         return list(self._dialogs.values())
+
+    def census(self) -> dict[str, int]:
+        """How much state the UA holds (leak checks, metrics)."""
+        return {"client_transactions": len(self._clients), "server_transactions":
+                len(self._servers), "invites": len(self._invites), "origins":
+                self._servers.origins, "ack_waiters": len(self._ack_waiters),
+                "dialogs": len(self._dialogs), "tasks": len(self._tasks)}
 
     def via(self, branch: str) -> str:
         return via(self.advertised_host, self.port, branch)
@@ -150,21 +159,7 @@ class UserAgent:
         return await final
 
     def _server(self, request: SipRequest, source: Address) -> ServerTransaction:
-        key = (request.branch, request.method)
-        transaction = ServerTransaction(request, lambda data: self.send(data, source),
-                                        self._loop_timers, self.timers)
-        self._servers[key] = transaction
-        origin = merge_key(request)
-        if origin is not None:
-            self._origins.setdefault(origin, request.branch)
-
-        def forget() -> None:
-            _forget(self._servers, key, transaction)
-            if origin is not None and self._origins.get(origin) == request.branch:
-                del self._origins[origin]
-
-        transaction.on_terminated = forget
-        return transaction
+        return self._servers.create(request, lambda data: self.send(data, source))
 
     async def respond_until_ack(self, dialog: Dialog, request: SipRequest,
                                 response: SipResponse, address: Address, *,
@@ -177,7 +172,7 @@ class UserAgent:
         wire, interval = bytes(response), self.timers.t1
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timers.timeout
-        server = self._servers.get((request.branch, request.method))
+        server = self._servers.get(request)
         if not already_sent and server is not None and server.state is State.PROCEEDING:
             # The first 2xx goes through the server transaction so that it moves on (RFC
             # 6026 Accepted: absorbs retransmitted INVITEs, then ends) instead of lingering.
@@ -280,7 +275,7 @@ class UserAgent:
                 raise SipParseError(problem.reason)
             self._on_ack(request)
             return
-        existing = self._servers.get((request.branch, request.method))
+        existing = self._servers.get(request)
         if existing is not None:
             existing.receive_retransmission()
             return
@@ -293,7 +288,7 @@ class UserAgent:
             self._on_cancel(request, source)
             return
         to_tag = NameAddr.parse(request.require("To")).tag
-        if self._merged(request):
+        if self._servers.merged(request):
             self._server(request, source).respond(make_response(request, 482, "Loop Detected"))
         elif to_tag:
             self._in_dialog(request, source, to_tag)
@@ -302,26 +297,20 @@ class UserAgent:
         else:
             self._out_of_dialog(request, source)
 
-    def _merged(self, request: SipRequest) -> bool:
-        """§8.2.2.2: the same out-of-dialog request (Call-ID, From tag, CSeq) arriving on a
-        second branch reached us twice through a forking proxy: one call, not two."""
-        origin = merge_key(request)
-        return origin is not None and self._origins.get(origin, request.branch) != request.branch
-
     def _on_ack(self, ack: SipRequest) -> None:
         waiter = self._ack_waiters.get((ack.call_id, ack.cseq[0]))
         if waiter is not None and not waiter.done():
             waiter.set_result(ack)
             return
-        server = self._servers.get((ack.branch, "INVITE"))
+        server = self._servers.get(ack)  # §17.2.3: the ACK's branch and sent-by, as INVITE
         if server is not None:
             server.receive_ack()
 
     def _on_cancel(self, cancel: SipRequest, source: Address) -> None:
         server = self._server(cancel, source)
-        incoming = self._invites.get(cancel.branch)
+        incoming = self._invites.get(cancel.server_key)
         if incoming is None:
-            invite = self._servers.get((cancel.branch, "INVITE"))
+            invite = self._servers.get(cancel, "INVITE")
             if invite is not None and invite.last_response is not None:
                 # §9.2: the INVITE was answered already; the CANCEL matches it but changes
                 # nothing (the call, if answered, goes on until a BYE).
@@ -357,7 +346,7 @@ class UserAgent:
             server.respond(make_response(request, 480))
             return
         incoming = IncomingInvite(self, request, source, server, new_tag())
-        self._invites[request.branch] = incoming
+        self._invites[request.server_key] = incoming
         self.spawn(self._run_invite_handler(incoming))
 
     async def _run_invite_handler(self, incoming: IncomingInvite) -> None:
@@ -372,22 +361,26 @@ class UserAgent:
         # the INVITE stays CANCEL-able until a final response goes out (`forget_invite`).
 
     def forget_invite(self, incoming: IncomingInvite) -> None:
-        if self._invites.get(incoming.request.branch) is incoming:
-            del self._invites[incoming.request.branch]
+        if self._invites.get(incoming.request.server_key) is incoming:
+            del self._invites[incoming.request.server_key]
 
     def _out_of_dialog(self, request: SipRequest, source: Address) -> None:
+        # INVITE, ACK and CANCEL went their own ways and checks.request_problem answered every
+        # other method (405, 501): what is left is OPTIONS and a BYE outside any dialog.
         server = self._server(request, source)
-        method = request.method
-        if method == "OPTIONS":
+        if request.method == "OPTIONS":
             server.respond(make_response(request, 200, to_tag=new_tag(), extra=[
                 ("Allow", ALLOW), ("Accept", "application/sdp")]))
-        elif method == "BYE":
+        else:
             self.stats.rejected_481 += 1
             server.respond(make_response(request, 481))
-        elif method in METHODS:
-            server.respond(make_response(request, 405, extra=[("Allow", ALLOW)]))
-        else:
-            server.respond(make_response(request, 501, extra=[("Allow", ALLOW)]))
+
+    def _on_malformed(self, data: bytes, source: Address, error: SipParseError) -> None:
+        # Stateless (RFC 4475 §3.1.2): nothing is kept for bytes we could not read.
+        response = answer_unparsed(data, source, error.reason)
+        if response is not None:
+            self.stats.rejected_bad_request += 1
+            self.send(bytes(response), source)
 
 
 async def _peer_of(target: SipUri) -> Address:
