@@ -1,15 +1,21 @@
-"""The two server processes of `bench/media.py`, each run as `python bench/media_roles.py ROLE`:
+"""The server processes of `bench/media.py`, each run as `python bench/media_roles.py ROLE ...`:
 
-- `yotel`: the media engine (uvloop) answering every INVITE with the fork pointed at the echo AI.
+- `yotel AI_URL [--record] [--ai-law pcmu|pcma]`: the media engine (uvloop) answering every
+  INVITE with the fork pointed at the echo AI, recording the call when asked (as every real AI
+  call does), the AI speaking `--ai-law` (the caller's law differing: transcoding both ways).
   Prints `{"sip_port": ...}`, then answers one JSON line per command read on stdin: `cpu` (its
-  own CPU seconds so far), `stats` (the engine's histograms and counters), `quit`.
+  own CPU seconds so far, every thread), `stats` (the engine's histograms and counters), `quit`.
 - `ai`: a lean echo voice AI over WebSocket (what FakeVoiceAI's echo mode does, without keeping
   every frame). Prints `{"url": ...}`; answers `counts` and `quit` the same way.
+- `rtp-echo N`: N UDP sockets echoing every packet to its sender: the callee side of the
+  rtpengine run. Prints `{"ports": [...]}`; answers `counts` and `quit`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -21,12 +27,13 @@ from typing import Any
 
 import uvloop
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from yotel.fork.client import ForkConfig
 from yotel.media.call import Call
 from yotel.media.engine import MediaConfig, MediaEngine
 
-SILENCE = b"\xff" * 160
+SILENCES = (b"\xff" * 160, b"\xd5" * 160)  # the timeline's gap fill, μ-law and A-law
 SUBPROTOCOL = "audio.drachtio.org"
 
 
@@ -47,16 +54,19 @@ async def commands() -> asyncio.StreamReader:
     return reader
 
 
-async def run_yotel(ai_url: str) -> None:
+async def run_yotel(ai_url: str, record: bool, ai_law: str) -> None:
+    recordings = tempfile.TemporaryDirectory(prefix="yotel-bench-")
     engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=40000, rtp_port_max=49999,
                                      allow_insecure=True,
-                                     recordings_dir=Path(tempfile.gettempdir())))
+                                     recordings_dir=Path(recordings.name)))
     fork = ForkConfig(url=ai_url, subprotocol=SUBPROTOCOL, allow_insecure=True,
-                      token_refresh_s=None)
+                      token_refresh_s=None, encoding=ai_law)
 
     async def handler(call: Call) -> None:
         await call.ringing()
         await call.attach_fork(fork, {"call_id": call.id, "direction": "inbound"})
+        if record:
+            call.start_recording()
         await call.answer()
 
     engine.on_inbound(handler)
@@ -76,6 +86,7 @@ async def run_yotel(ai_url: str) -> None:
         elif line == "quit":
             break
     await engine.close()
+    recordings.cleanup()
 
 
 class EchoCounts:
@@ -89,12 +100,14 @@ async def run_ai() -> None:
 
     async def handler(ws: ServerConnection) -> None:
         counts.sessions += 1
-        async for message in ws:
-            if isinstance(message, bytes):
-                if message != SILENCE:
-                    counts.received += 1
-                    counts.echoed += 1
-                await ws.send(message)
+        # A call torn down at the end of the run may drop its socket without a close frame.
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if isinstance(message, bytes):
+                    if message not in SILENCES:
+                        counts.received += 1
+                        counts.echoed += 1
+                    await ws.send(message)
 
     def select(_connection: ServerConnection, offered: Any) -> Any:
         return SUBPROTOCOL if SUBPROTOCOL in offered else None
@@ -112,18 +125,58 @@ async def run_ai() -> None:
                 break
 
 
+class Echo(asyncio.DatagramProtocol):
+    """The callee of one rtpengine call: every packet goes back where it came from."""
+
+    def __init__(self, counts: EchoCounts) -> None:
+        self.counts = counts
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.counts.received += 1
+        self.transport.sendto(data, addr)
+        self.counts.echoed += 1
+
+
+async def run_rtp_echo(calls: int) -> None:
+    loop, counts = asyncio.get_running_loop(), EchoCounts()
+    transports = [(await loop.create_datagram_endpoint(lambda: Echo(counts),
+                                                       local_addr=("127.0.0.1", 0)))[0]
+                  for _ in range(calls)]
+    reply({"ports": [t.get_extra_info("sockname")[1] for t in transports]})
+    reader = await commands()
+    while line := (await reader.readline()).decode().strip():
+        if line == "counts":
+            reply({"received": counts.received, "echoed": counts.echoed,
+                   "cpu_s": cpu_seconds()})
+        elif line == "quit":
+            break
+    for transport in transports:
+        transport.close()
+
+
 def main() -> None:
-    role = sys.argv[1]
-    if role == "yotel":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("role", choices=["yotel", "ai", "rtp-echo"])
+    parser.add_argument("arg", nargs="?", help="yotel: the AI's URL; rtp-echo: the calls")
+    parser.add_argument("--record", action="store_true")
+    parser.add_argument("--ai-law", default="pcmu", choices=["pcmu", "pcma"])
+    args = parser.parse_args()
+    if args.role == "yotel":
+        run = run_yotel(args.arg, args.record, args.ai_law)
         profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the engine process
         if profile:
-            cProfile.runctx("uvloop.run(run_yotel(sys.argv[2]))", globals(), locals(), profile)
+            cProfile.runctx("uvloop.run(run)", globals(), locals(), profile)
         else:
-            uvloop.run(run_yotel(sys.argv[2]))
-    elif role == "ai":
+            uvloop.run(run)
+    elif args.role == "ai":
         uvloop.run(run_ai())
     else:
-        raise SystemExit(f"unknown role {role!r}")
+        uvloop.run(run_rtp_echo(int(args.arg)))
 
 
 if __name__ == "__main__":
