@@ -28,13 +28,16 @@ the session, `close()` is still the way to release it. Every method but `connect
 `wait_closed` and `wait_playout_drained` is non-blocking and cheap, for ~50 frames/s each way
 per call and hundreds of calls per process.
 
-Caller frames go through a bounded backlog feeding one writer task: more than 500 ms waiting
-(a slow AI) drops the oldest and sends one `warning` (`caller_audio_dropped`, `dropped_ms`) per
-episode. While the fork is redialling, caller audio and text are not queued (the resumed
-metadata's `gap_ms` tells the AI), and the playout queue restarts empty with the new socket.
-The 101st outstanding mark is answered with an `error` frame (`too_many_marks`) and ignored.
-Close codes (`yotel.fork.dial`): 1000 call ended, 1001 node draining, 4000 protocol violation,
-4001 token invalid, 4009 call already ended.
+Frames to the AI go straight through while the socket keeps up, else queue behind one writer
+(`outbox.py`: 500 ms of caller audio at most, then the oldest is dropped with one `warning`
+`caller_audio_dropped` per episode; replies are dropped past `text_backlog`). What the AI sends
+is gated before it is parsed (`limits.py`, `gate.py`): over the session's rates it is dropped
+and reported at most once per `warning_interval_s` (`warning` `rate_limited`); a message over
+the 60 s cap is cut to it; an AI over a limit for `abuse_close_s` s in a row is closed 4000.
+While the fork is redialling, caller audio and text are not queued (the resumed metadata's
+`gap_ms` tells the AI), and the playout queue restarts empty with the new socket. The 101st
+outstanding mark is answered with an `error` frame (`too_many_marks`) and ignored. Close codes
+(`yotel.fork.dial`): 1000 call ended, 1001 drain, 4000 violation, 4001 token, 4009 ended.
 """
 
 from __future__ import annotations
@@ -43,21 +46,21 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from yotel.fork import frames
-from yotel.fork.dial import ForkConfig, ForkConnectError, dial, send_metadata
+from yotel.fork.connection import PROTOCOL_VIOLATION, GatedConnection
+from yotel.fork.dial import ForkConfig, ForkConnectError, dial, redial, send_metadata
+from yotel.fork.limits import Admission
+from yotel.fork.outbox import RTP_TO_WS, LatencyCallback, Outbox
 from yotel.fork.playout import Playout
 from yotel.fork.timeline import CallerTimeline, silence_frame
 from yotel.fork.tokens import MintToken, Sleep, refresh_tokens
 
 log = logging.getLogger(__name__)
-LatencyCallback = Callable[[str, float], None]
-RTP_TO_WS = "rtp_to_ws"  # caller frame handed to the fork -> written to the socket
 WS_TO_RTP = "ws_to_rtp"  # AI audio received -> its first byte pulled for playout
 __all__ = ["RTP_TO_WS", "WS_TO_RTP", "AudioFork", "ForkConfig", "ForkConnectError",
            "LatencyCallback", "MintToken"]
@@ -75,22 +78,20 @@ class AudioFork:
         self._silence = silence_frame(config.encoding)
         self.playout = Playout(self._silence)
         self.timeline: CallerTimeline | None = None
-        self._ws: ClientConnection | None = None
-        self._audio: deque[tuple[bytes, float]] = deque()  # (frame, enqueued at; <0: silence)
-        self._text: deque[bytes] = deque()
-        self._backlog_dropped = 0  # frames dropped since the last warning
-        self._wakeup = asyncio.Event()
+        self._ws: GatedConnection | None = None
+        self._outbox = Outbox(backlog_frames=config.backlog_frames,
+                              text_backlog=config.text_backlog, on_latency=on_latency)
         self._arrivals: deque[tuple[int, float]] = deque()  # (stream byte offset, receive time)
         self._drained: asyncio.Future[None] | None = None
         self._overflow_bytes = 0  # AI audio over the cap not yet reported
         self._overflow_warned_at = float("-inf")
+        self._limits_warned_at = float("-inf")  # the last `rate_limited` report
+        self._violation: str | None = None  # why we closed the AI with 4000
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._transferring = False
-        self.text_dropped = 0
         self._loop = asyncio.get_running_loop()
         self.outcome: asyncio.Future[str] = self._loop.create_future()
-        self.dropped_frames = 0
         self.reconnects = 0
 
     # -- connection --------------------------------------------------------------------------
@@ -102,9 +103,9 @@ class AudioFork:
         except BaseException:  # failed or cancelled (the call ended while ringing)
             ws.transport.abort()
             raise
-        self._ws = ws
+        self._attach(ws)
         self._spawn(self._session())
-        self._spawn(self._writer())
+        self._spawn(self._outbox.run())
         if self._mint_token is not None and self.config.token_refresh_s:
             self._spawn(refresh_tokens(self._mint_token, self._deliver_token,
                                        every_s=self.config.token_refresh_s, sleep=self._sleep))
@@ -117,9 +118,33 @@ class AudioFork:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _attach(self, ws: GatedConnection | None) -> None:
+        self._ws = ws
+        self._outbox.attach(ws)
+        if ws is not None:
+            ws.on_gate = self._on_gate
+
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    @property
+    def dropped_frames(self) -> int:
+        """Caller frames dropped because the AI did not read them in time (§6.3)."""
+        return self._outbox.dropped_frames
+
+    @property
+    def text_dropped(self) -> int:  # replies to the AI dropped: it did not read them
+        return self._outbox.text_dropped
+
+    @property
+    def admission(self) -> Admission | None:
+        """The current socket's inbound limits and what they dropped (None: no socket)."""
+        return self._ws.admission if self._ws is not None else None
+
+    @property
+    def violation(self) -> str | None:  # why Yotel closed this AI with 4000 (None: it did not)
+        return self._violation
 
     # -- caller audio (engine -> AI) -----------------------------------------------------------
     def start_audio(self, now: float) -> None:
@@ -135,17 +160,9 @@ class AudioFork:
                 self.send_caller_frame(frame, -1.0 if frame is silence else now)
 
     def send_caller_frame(self, frame: bytes, enqueued_at: float = -1.0) -> None:
-        """Queue one 160-byte caller frame; never blocks. `enqueued_at` (loop time) feeds the
-        rtp_to_ws latency; negative for frames that are not measured (silence fill)."""
-        if self._ws is None:
-            return
-        audio = self._audio
-        audio.append((frame, enqueued_at))
-        if len(audio) > self.config.backlog_frames:
-            audio.popleft()  # §6.3: a slow AI loses the oldest audio, not the newest
-            self.dropped_frames += 1
-            self._backlog_dropped += 1
-        self._wakeup.set()
+        """Send (or queue) one 160-byte caller frame; never blocks. `enqueued_at` (loop time)
+        feeds the rtp_to_ws latency; negative for frames that are not measured (silence)."""
+        self._outbox.audio(frame, enqueued_at)
 
     def tick(self, now: float) -> bytes | None:
         """Once per 20 ms media-clock tick: fill overdue caller slots with silence and return
@@ -153,8 +170,9 @@ class AudioFork:
         if self.timeline is not None:
             for silence in self.timeline.tick(now):
                 self.send_caller_frame(silence)
-        if self._overflow_bytes:
-            self._report_overflow(now)
+        ws = self._ws
+        if self._overflow_bytes or (ws is not None and ws.admission.has_news):
+            self._report(now)
         return self.next_frame(now)
 
     # -- AI audio (AI -> engine) --------------------------------------------------------------
@@ -162,7 +180,7 @@ class AudioFork:
         """Pull the AI's next 160-byte frame (None: nothing to play)."""
         frame, marks = self.playout.next_frame()
         for mark in marks:
-            self._send_text(mark)
+            self._reply(mark)
         if frame is not None and self._arrivals:
             self._record_playout(now)
         drained = self._drained
@@ -198,28 +216,36 @@ class AudioFork:
             self._arrivals.append((start, now))
         if dropped:
             self._overflow_bytes += dropped
-            self._report_overflow(now)
+            self._report(now)
 
-    def _report_overflow(self, now: float) -> None:
-        # At most one warning per interval, carrying all dropped since the last, so an AI far
-        # over the 60 s cap is told (§6.4) without a warning per message it sends.
-        if now - self._overflow_warned_at >= self.config.warning_interval_s:
+    def _report(self, now: float) -> None:
+        # At most one warning of each kind per interval, carrying all dropped since the last,
+        # so an AI far over the 60 s cap (§6.4) or a rate is told without one per message.
+        interval, ws = self.config.warning_interval_s, self._ws
+        if ws is not None and ws.admission.truncated_bytes:  # one message over the 60 s cap
+            self._overflow_bytes += ws.admission.truncated_bytes
+            ws.admission.truncated_bytes = 0
+        if self._overflow_bytes and now - self._overflow_warned_at >= interval:
             self._overflow_warned_at = now
             dropped, self._overflow_bytes = self._overflow_bytes, 0
-            self._send_text(frames.WarningFrame("playout_overflow", dropped // 8))
+            self._reply(frames.WarningFrame("playout_overflow", dropped // 8))
+        if ws is not None and ws.admission.has_news and now - self._limits_warned_at >= interval:
+            self._limits_warned_at = now
+            for frame in ws.admission.report():
+                self._reply(frame)
 
     def _ai_text(self, text: str) -> None:
         try:
             command = frames.parse(text)
         except frames.FrameError as exc:  # answered, ignored; the session goes on (§6.5)
-            self._send_text(frames.ErrorFrame(exc.code, exc.message))
+            self._reply(frames.ErrorFrame(exc.code, exc.message))
             return
         if isinstance(command, frames.Clear):
             cleared, marks = self.playout.clear()
             self._arrivals.clear()
             for mark in marks:
-                self._send_text(mark)
-            self._send_text(cleared)
+                self._reply(mark)
+            self._reply(cleared)
         elif isinstance(command, frames.Mark):
             self._add_mark(command.name)
         elif isinstance(command, frames.ClearMarks):
@@ -231,22 +257,19 @@ class AudioFork:
         try:
             answers = self.playout.add_mark(name)
         except OverflowError as exc:
-            self._send_text(frames.ErrorFrame("too_many_marks", str(exc)))
+            self._reply(frames.ErrorFrame("too_many_marks", str(exc)))
             return
         for answer in answers:
-            self._send_text(answer)
+            self._reply(answer)
 
     # -- text (Yotel -> AI) -------------------------------------------------------------------
     def _send_text(self, frame: frames.YotelFrame) -> None:
-        if self._ws is None:
-            return
-        if len(self._text) >= self.config.text_backlog and isinstance(frame, frames.ErrorFrame):
-            # An AI flooding us with bad frames while not reading must not grow memory without
-            # bound; the answers it would not read anyway are the ones given up.
-            self.text_dropped += 1
-            return
-        self._text.append(bytes(frame))
-        self._wakeup.set()
+        self._outbox.text(bytes(frame), reply=False)
+
+    def _reply(self, frame: frames.YotelFrame) -> None:
+        # Answers to what the AI sent: an AI that floods us while not reading them must not
+        # grow memory without bound, so these are the ones given up.
+        self._outbox.text(bytes(frame), reply=True)
 
     def send_dtmf(self, digit: str, duration_ms: int) -> None:
         self._send_text(frames.Dtmf(digit, duration_ms))
@@ -255,40 +278,30 @@ class AudioFork:
         self._send_text(frames.Event(name, dict(data or {})))
 
     def send_warning(self, code: str, dropped_ms: int) -> None:
-        self._send_text(frames.WarningFrame(code, dropped_ms))
+        self._reply(frames.WarningFrame(code, dropped_ms))
 
     def send_error(self, code: str, message: str) -> None:
-        self._send_text(frames.ErrorFrame(code, message))
+        self._reply(frames.ErrorFrame(code, message))
 
-    async def _writer(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            ws = self._ws
-            if ws is None:
-                self._audio.clear()
-                self._text.clear()
-                continue
-            try:
-                await self._drain(ws)
-            except ConnectionClosed:
-                self._audio.clear()  # the session task decides what happens next
-                self._text.clear()
+    # -- inbound limits -----------------------------------------------------------------------
+    def _on_gate(self) -> None:
+        """The socket's gate dropped, cut or refused something (called as it reads)."""
+        ws = self._ws
+        if ws is None or self._violation is not None:
+            return
+        now = self._loop.time()
+        if ws.gate.violation is not None or ws.admission.abusive(now):
+            self._violate(ws, ws.gate.violation or "over the fork's rate limits")
+        else:
+            self._report(now)
 
-    async def _drain(self, ws: ClientConnection) -> None:
-        text, audio, on_latency = self._text, self._audio, self._on_latency
-        while text or audio:
-            while text:
-                await ws.send(text.popleft(), text=True)
-            if self._backlog_dropped:
-                dropped, self._backlog_dropped = self._backlog_dropped, 0
-                await ws.send(bytes(frames.WarningFrame("caller_audio_dropped", dropped * 20)),
-                              text=True)
-            if audio:
-                frame, enqueued = audio.popleft()
-                await ws.send(frame)
-                if enqueued >= 0 and on_latency is not None:
-                    on_latency(RTP_TO_WS, self._loop.time() - enqueued)
+    def _violate(self, ws: GatedConnection, reason: str) -> None:
+        """§6.7: close 4000 (protocol violation); never redialled, the call ends
+        "ai_disconnected"."""
+        self._violation = reason
+        log.warning("audio fork: closing the AI with 4000: %s", reason)
+        self._reply(frames.ErrorFrame("protocol_violation", reason))
+        self._spawn(ws.close(PROTOCOL_VIOLATION, reason[:120]))
 
     # -- session lifetime ---------------------------------------------------------------------
     async def _session(self) -> None:
@@ -299,6 +312,8 @@ class AudioFork:
                 code = await self._read(ws)
                 if self._closing or self._transferring:
                     return self._finish("closed")
+                if self._violation is not None:  # we closed it 4000, whatever it answered
+                    return self._finish("ai_disconnected")
                 if code == 1000:
                     return self._finish("ai_hangup")
                 # §6.7: never redial after 1000 or a 4xxx close.
@@ -308,7 +323,7 @@ class AudioFork:
             log.exception("audio fork session failed")
             self._finish("ai_disconnected")
 
-    async def _read(self, ws: ClientConnection) -> int:
+    async def _read(self, ws: GatedConnection) -> int:
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
                 if isinstance(message, bytes):
@@ -318,29 +333,21 @@ class AudioFork:
         return ws.close_code if ws.close_code is not None else 1006
 
     async def _reconnect(self) -> bool:
-        """§6.7: redial with back-off (250 ms doubling, ≤ 2 s apart, ≤ 8 s in all)."""
-        cfg, loop = self.config, self._loop
-        self._ws = None
-        self._wakeup.set()  # the writer drops what was queued for the dead socket
+        """§6.7: redial with back-off; False when the budget ran out (or we are closing)."""
+        self._attach(None)  # what was queued for the dead socket is dropped
         self._new_playout()  # the caller hears silence while the AI is away (§6.7)
-        lost_at, delay = loop.time(), cfg.reconnect_first_s
-        while not self._closing:
-            remaining = cfg.reconnect_budget_s - (loop.time() - lost_at) - delay
-            if remaining <= 0:
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, cfg.reconnect_max_s)
-            try:
-                ws = await dial(cfg, min(cfg.connect_timeout_s, remaining))
-                gap_ms = int((loop.time() - lost_at) * 1000)
-                await send_metadata(ws, self._metadata_frame(resumed=True, gap_ms=gap_ms))
-            except ForkConnectError as exc:
-                log.info("audio fork redial failed: %s", exc)
-                continue
-            self._ws = ws
-            self.reconnects += 1
-            return True
-        return False
+        lost_at = self._loop.time()
+
+        def resumed() -> frames.Metadata:
+            gap_ms = int((self._loop.time() - lost_at) * 1000)
+            return self._metadata_frame(resumed=True, gap_ms=gap_ms)
+
+        ws = await redial(self.config, resumed, lambda: not self._closing)
+        if ws is None:
+            return False
+        self._attach(ws)
+        self.reconnects += 1
+        return True
 
     def _new_playout(self) -> None:
         self.playout = Playout(self._silence)
@@ -353,7 +360,7 @@ class AudioFork:
         self._send_text(frames.TokenRefresh(token, expires_at))
 
     def _finish(self, outcome: str) -> None:
-        self._ws = None
+        self._attach(None)
         current = asyncio.current_task()
         for task in self._tasks:  # the writer and the token timer have nothing left to do
             if task is not current:
@@ -374,10 +381,10 @@ class AudioFork:
     async def close(self, reason: str = "hangup", code: int = 1000) -> None:
         """Send `stop` with `reason`, close with `code`, and stop the fork's tasks."""
         self._closing = True
-        ws, self._ws = self._ws, None
+        ws, pending = self._ws, self._outbox.take_text()
+        self._attach(None)
         if ws is not None:
-            pending = [*self._text, bytes(frames.Stop(reason))]
-            self._text.clear()
+            pending.append(bytes(frames.Stop(reason)))
             with contextlib.suppress(ConnectionClosed):
                 for text in pending:  # a last dtmf or mark answer still goes, then `stop`
                     await ws.send(text, text=True)

@@ -4,7 +4,9 @@ Bearer auth and the subprotocol check. The session logic lives in `client.py`.""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,11 +15,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
 
 from yotel.fork import frames
+from yotel.fork.connection import CALL_ENDED, PROTOCOL_VIOLATION, TOKEN_INVALID, GatedConnection
+from yotel.fork.limits import ForkLimits
 from yotel.net.guard import UnsafeUrlError, resolve_public
 
-PROTOCOL_VIOLATION = 4000  # §6.7 close codes Yotel uses
-TOKEN_INVALID = 4001
-CALL_ENDED = 4009
+log = logging.getLogger(__name__)
+__all__ = ["CALL_ENDED", "PROTOCOL_VIOLATION", "TOKEN_INVALID", "ForkConfig", "ForkConnectError",
+           "dial", "redial", "send_metadata"]
 
 
 class ForkConnectError(Exception):
@@ -47,13 +51,14 @@ class ForkConfig:
     # back-pressure reaches the 500 ms backlog instead of hiding seconds of audio in it.
     write_buffer_bytes: int = 4096
     warning_interval_s: float = 1.0  # at most one playout_overflow warning per interval
-    text_backlog: int = 512  # Yotel -> AI text frames waiting; beyond, error frames are dropped
-    # Messages over this close the socket (1009); text over frames.MAX_TEXT_BYTES but under it
-    # is answered with an `error` frame instead, so the session survives.
+    text_backlog: int = 512  # Yotel -> AI text frames waiting; beyond, replies are dropped
+    # websockets' own message limit (1009 beyond), a backstop only: the gate (`limits`) already
+    # cuts binary messages to the 60 s cap and drops text over 1 MiB before websockets sees them.
     max_message_bytes: int = 4 << 20
+    limits: ForkLimits = field(default_factory=ForkLimits)  # what one AI may send (fairness)
 
 
-async def dial(config: ForkConfig, timeout_s: float) -> ClientConnection:
+async def dial(config: ForkConfig, timeout_s: float) -> GatedConnection:
     """Open the socket within `timeout_s` (DNS included); ForkConnectError on any failure."""
     headers = {"Authorization": f"Bearer {config.auth_token}"} if config.auth_token else None
     try:
@@ -65,12 +70,14 @@ async def dial(config: ForkConfig, timeout_s: float) -> ClientConnection:
                 ping_interval=config.ping_interval_s, ping_timeout=config.ping_timeout_s,
                 close_timeout=config.close_timeout_s, max_size=config.max_message_bytes,
                 compression=None, write_limit=config.write_buffer_bytes,
-                user_agent_header="yotel-audio-fork/1", **pinned)
+                user_agent_header="yotel-audio-fork/1",
+                create_connection=GatedConnection.with_limits(config.limits), **pinned)
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError, UnsafeUrlError) as exc:
         raise ForkConnectError(f"cannot open the audio fork: {exc!r}") from exc
     if ws.subprotocol != config.subprotocol:  # §6.1: not selecting it fails the connect
         await ws.close(PROTOCOL_VIOLATION, "subprotocol not selected")
         raise ForkConnectError(f"the AI did not select subprotocol {config.subprotocol}")
+    assert isinstance(ws, GatedConnection)
     return ws
 
 
@@ -94,3 +101,26 @@ async def send_metadata(ws: ClientConnection, metadata: frames.Metadata) -> None
         await ws.send(bytes(metadata), text=True)
     except ConnectionClosed as exc:
         raise ForkConnectError("the AI closed before metadata") from exc
+
+
+async def redial(config: ForkConfig, metadata: Callable[[], frames.Metadata],
+                 wanted: Callable[[], bool]) -> GatedConnection | None:
+    """§6.7: redial with back-off (250 ms doubling, ≤ 2 s apart, ≤ 8 s in all), sending
+    `metadata()` (the resumed frame) on success; None when the budget ran out or `wanted()`
+    turned False."""
+    loop = asyncio.get_running_loop()
+    lost_at, delay = loop.time(), config.reconnect_first_s
+    while wanted():
+        remaining = config.reconnect_budget_s - (loop.time() - lost_at) - delay
+        if remaining <= 0:
+            return None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, config.reconnect_max_s)
+        try:
+            ws = await dial(config, min(config.connect_timeout_s, remaining))
+            await send_metadata(ws, metadata())
+        except ForkConnectError as exc:
+            log.info("audio fork redial failed: %s", exc)
+            continue
+        return ws
+    return None

@@ -216,13 +216,17 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class WarningFrame:
-    """`code` is `caller_audio_dropped` (slow AI) or `playout_overflow` (over the 60 s cap)."""
+    """`code` is `caller_audio_dropped` (slow AI), `playout_overflow` (over the 60 s cap) or
+    `rate_limited` (over a fork limit; `counts` then says what was dropped:
+    `dropped_messages`, `dropped_text`, `dropped_pings`). Extra integer fields go in `counts`."""
 
     code: str
     dropped_ms: int
+    counts: Mapping[str, int] = field(default_factory=dict)
 
     def __bytes__(self) -> bytes:
-        return _dumps({"type": "warning", "code": self.code, "dropped_ms": self.dropped_ms})
+        return _dumps({"type": "warning", "code": self.code, "dropped_ms": self.dropped_ms,
+                       **self.counts})
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +285,7 @@ def _parse_metadata(body: dict[str, Any]) -> Metadata:
 
 
 _METADATA_ENVELOPE = frozenset({"type", "protocol", "resumed", "gap_ms"})
+_WARNING_ENVELOPE = frozenset({"type", "code", "dropped_ms"})
 
 
 def _parse_mark_event(body: dict[str, Any]) -> MarkEvent:
@@ -308,7 +313,9 @@ def parse_yotel_frame(data: str | bytes) -> YotelFrame:
     if kind == "event":
         return _parse_event(body)
     if kind == "warning":
-        return WarningFrame(_str(body, "code", limit=64), _int(body, "dropped_ms"))
+        counts = {key: value for key, value in body.items()
+                  if key not in _WARNING_ENVELOPE and type(value) is int}
+        return WarningFrame(_str(body, "code", limit=64), _int(body, "dropped_ms"), counts)
     if kind == "error":
         return ErrorFrame(_str(body, "code", limit=64), str(body.get("message", "")))
     if kind == "stop":

@@ -1,0 +1,142 @@
+"""`GatedConnection`: websockets' client connection with Yotel's inbound gate and an outbound
+fast path. The fork's socket is made of this class (`dial`).
+
+Inbound, every byte after the 101 response goes through a `FrameGate` before websockets parses
+it: at most `slice_frames` frames per loop iteration (then it yields with `call_soon`), and
+when the session's scan budget is spent the socket stops being read until it refills. Reading
+is paused while either the gate or websockets' message queue (its `max_queue`) asks for it.
+Everything already received is handed on before an EOF, so a last close frame is never lost.
+
+Outbound, `write_now` puts a frame on the transport at once, without the coroutine and task
+hop of `send()`, while the transport is not backed up (websockets' `paused`, set by the
+write-buffer high-water mark); otherwise it says no and the caller queues the frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.messages import Assembler
+from websockets.protocol import State
+
+from yotel.fork.gate import FrameGate
+from yotel.fork.limits import Admission, ForkLimits
+
+PROTOCOL_VIOLATION = 4000  # PRODUCT.md §6.7: the close codes Yotel uses
+TOKEN_INVALID = 4001
+CALL_ENDED = 4009
+_UPGRADED = b"HTTP/1.1 101"
+
+
+class GatedConnection(ClientConnection):
+    limits: ClassVar[ForkLimits] = ForkLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.admission = Admission(self.limits, self.loop.time())
+        self.gate = FrameGate(self.admission)
+        self.on_gate: Callable[[], None] | None = None  # drops, cuts or a violation to report
+        self._head = b""  # the HTTP response head until its end is seen
+        self._gated = False
+        self._holds: set[str] = set()  # why reading is paused: "queue", "gate"
+        self._pump_at: asyncio.TimerHandle | asyncio.Handle | None = None
+
+    @classmethod
+    def with_limits(cls, limits: ForkLimits) -> type[GatedConnection]:
+        """A subclass whose connections use `limits` (websockets builds the connection from a
+        class, `connect(create_connection=...)`)."""
+        if limits == cls.limits:
+            return cls
+        return type("GatedConnection", (cls,), {"limits": limits})
+
+    # -- reading ------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.recv_messages = Assembler(self.max_queue_high, self.max_queue_low,
+                                       pause=lambda: self._hold("queue", True),
+                                       resume=lambda: self._hold("queue", False))
+
+    def _hold(self, reason: str, hold: bool) -> None:
+        was = bool(self._holds)
+        if hold:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        if bool(self._holds) != was and not self.transport.is_closing():
+            if hold:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._gated:
+            data = self._response_head(data)
+            if not data:
+                return
+        self.gate.feed(data)
+        if self._pump_at is None:
+            self._pump()
+
+    def _response_head(self, data: bytes) -> bytes:
+        """Hand the HTTP response to websockets; what follows a 101 is for the gate."""
+        seen = self._head + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0 or not seen.startswith(_UPGRADED):
+            self._head = seen[-3:] if end < 0 else b""
+            super().data_received(data)  # still the head, or not an upgrade: no frames
+            return b""
+        split = end + 4 - len(self._head)
+        self._head, self._gated = b"", True
+        super().data_received(data[:split])
+        return data[split:]
+
+    def _pump(self) -> None:
+        self._pump_at = None
+        if self.protocol.state is State.CLOSED:
+            return
+        gate, now = self.gate, self.loop.time()
+        data = gate.pump(now, self.limits.slice_frames)
+        if data:
+            super().data_received(data)
+        if gate.more:  # a full slice: let the other calls run, then go on
+            self._hold("gate", True)
+            self._pump_at = self.loop.call_soon(self._pump)
+        elif gate.starved:  # over the scan budget: stop reading until it refills
+            self._hold("gate", True)
+            wait = self.admission.scan.wait_s(now, self.limits.slice_frames)
+            self._pump_at = self.loop.call_later(wait, self._pump)
+        else:
+            self._hold("gate", False)
+        if self.on_gate is not None and (self.admission.has_news or gate.violation):
+            self.on_gate()
+
+    def eof_received(self) -> None:
+        # Whatever the gate still holds came before the EOF: hand it on first.
+        if self._pump_at is not None:
+            self._pump_at.cancel()
+            self._pump_at = None
+        data = self.gate.pump(self.loop.time(), 1 << 62, scan=False)
+        if data and self.protocol.state is not State.CLOSED:
+            super().data_received(data)
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._pump_at is not None:
+            self._pump_at.cancel()
+            self._pump_at = None
+        super().connection_lost(exc)
+
+    # -- writing ------------------------------------------------------------------------------
+    def write_now(self, data: bytes, *, text: bool = False) -> bool:
+        """Write one frame now if the socket is open and not backed up; False: queue it."""
+        if self.paused or self.protocol.state is not State.OPEN or self.transport.is_closing():
+            return False
+        if text:
+            self.protocol.send_text(data)
+        else:
+            self.protocol.send_binary(data)
+        self.send_data()
+        return True
