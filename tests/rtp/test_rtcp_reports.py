@@ -17,6 +17,7 @@ from yotel.rtp.rtcp import (
     SDES,
     SR,
     ReportBlock,
+    RtcpError,
     SenderInfo,
     bye,
     cname_of,
@@ -147,3 +148,25 @@ def test_peer_sr_time_is_echoed_in_our_next_block() -> None:
     assert [p.packet_type for p in sr] == [SR, SDES, BYE]
     assert sr[0].sender_info().octet_count == 5 * 160  # payload octets only (§6.4.1)
     assert sr[0].report_blocks() == []  # nothing received since the last report
+
+
+# Captured from baresip 1.0 (libre): a lone APP "PING"/"PONG" keepalive at stream start, and
+# its goodbye: BYE (reason "Adjo") first, then SDES CNAME.
+BARESIP_APP = bytes.fromhex("80cc0003cdcf911a50494e47504f4e47")
+BARESIP_BYE = bytes.fromhex("81cb0003cdcf911a0441646a6f00000081ca0007cdcf911a0115736970"
+                            "3a62617265736970403132372e302e302e3100")
+
+
+def test_baresips_non_compound_packets_are_read_in_reduced_size_mode() -> None:
+    """RFC 3550 §6.1 wants SR/RR first; RFC 5506 §3.1 reads any well-formed packets."""
+    for data in (BARESIP_APP, BARESIP_BYE):
+        with pytest.raises(RtcpError):
+            parse_compound(data)
+    [app] = parse_compound(BARESIP_APP, reduced_size=True)
+    assert app.name == "APP" and app.body[4:8] == b"PING"
+    packets = parse_compound(BARESIP_BYE, reduced_size=True)
+    assert [p.packet_type for p in packets] == [BYE, SDES]
+    assert cname_of(packets) == "sip:baresip@127.0.0.1"
+    peer = PeerReports()
+    peer.take(packets, 1, ntp_timestamp(), Reception())
+    assert peer.said_bye and peer.rtt_ms is None

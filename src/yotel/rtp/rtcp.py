@@ -100,10 +100,12 @@ def _report_block(data: bytes, offset: int) -> ReportBlock:
     return ReportBlock(ssrc, fraction, cumulative, highest, jitter, lsr, dlsr)
 
 
-def parse_compound(data: bytes) -> list[RtcpPacket]:
+def parse_compound(data: bytes, *, reduced_size: bool = False) -> list[RtcpPacket]:
     """Split a compound RTCP packet (RFC 3550 §6.1); raise RtcpError on anything malformed.
 
     §6.4.1: the first packet of a compound is an SR or RR; padding may only be on the last.
+    `reduced_size` reads what RFC 5506 §3.1 allows as well: any well-formed packets in any
+    order (baresip, for one, sends a lone APP "PING" and a compound opening with BYE).
     """
     packets: list[RtcpPacket] = []
     offset = 0
@@ -121,7 +123,7 @@ def parse_compound(data: bytes) -> list[RtcpPacket]:
             body = body[:-body[-1]]
         packets.append(RtcpPacket(packet_type, first & 0x1F, bytes(body)))
         offset = end
-    if not packets or packets[0].packet_type not in (SR, RR):
+    if not packets or not reduced_size and packets[0].packet_type not in (SR, RR):
         raise RtcpError("a compound RTCP packet starts with SR or RR")
     return packets
 

@@ -343,7 +343,7 @@ class RtpSession(asyncio.DatagramProtocol):
         """A compound from the peer: counted, its reports kept; on the RTCP port its source
         becomes where ours go (symmetric RTCP, RFC 4961)."""
         try:
-            packets = parse_compound(data)
+            packets = parse_compound(data, reduced_size=True)  # be liberal in what we accept
             self._reporter.peer.take(packets, self._ssrc, ntp_timestamp(),
                                      self._reporter.reception)
         except RtcpError:
