@@ -331,7 +331,7 @@ async def run_rtpengine(args: argparse.Namespace, engine: RtpEngine,
 
 # -- the two runs -----------------------------------------------------------------------------
 def yotel_run(args: argparse.Namespace) -> dict[str, Any]:
-    ai = Role("ai")
+    ai = Role("ai-websockets" if args.websockets_ai else "ai")
     yotel: Role | None = None
     try:
         flags = (["--record"] if args.record else []) + ["--ai-law",
@@ -366,6 +366,8 @@ def main() -> None:
                         help="do not record the calls (real AI calls all record)")
     parser.add_argument("--no-rtpengine", dest="rtpengine", action="store_false",
                         help="Yotel's run only")
+    parser.add_argument("--websockets-ai", action="store_true",
+                        help="the echo AI on the websockets library (default: bench/echo_ws.py)")
     parser.add_argument("--py-spy", metavar="FILE", default=None,
                         help="sample Yotel with py-spy over the window (collapsed stacks)")
     parser.add_argument("--rtpengine-threads", type=int, default=None,

@@ -6,7 +6,8 @@
   Prints `{"sip_port": ...}`, then answers one JSON line per command read on stdin: `cpu` (its
   own CPU seconds so far, every thread), `stats` (the engine's histograms and counters), `quit`.
 - `ai`: a lean echo voice AI over WebSocket (what FakeVoiceAI's echo mode does, without keeping
-  every frame). Prints `{"url": ...}`; answers `counts` and `quit` the same way.
+  every frame), on `echo_ws`'s minimal server; `ai-websockets`: the same on the `websockets`
+  library's server. Prints `{"url": ...}`; answers `counts` and `quit` the same way.
 - `rtp-echo N`: N UDP sockets echoing every packet to its sender: the callee side of the
   rtpengine run. Prints `{"ports": [...]}`; answers `counts` and `quit`.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from echo_ws import EchoServerProtocol  # bench/echo_ws.py: the script's folder is on sys.path
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -95,8 +97,14 @@ class EchoCounts:
     sessions = 0
 
 
-async def run_ai() -> None:
+async def run_ai(lean: bool) -> None:
+    """lean: `echo_ws`'s minimal server; else the `websockets` library's (3x the CPU)."""
     counts = EchoCounts()
+
+    def heard(message: bytes) -> None:
+        if message not in SILENCES:
+            counts.received += 1
+            counts.echoed += 1
 
     async def handler(ws: ServerConnection) -> None:
         counts.sessions += 1
@@ -104,16 +112,23 @@ async def run_ai() -> None:
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
                 if isinstance(message, bytes):
-                    if message not in SILENCES:
-                        counts.received += 1
-                        counts.echoed += 1
+                    heard(message)
                     await ws.send(message)
 
     def select(_connection: ServerConnection, offered: Any) -> Any:
         return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
-    async with serve(handler, "127.0.0.1", 0, select_subprotocol=select,
-                     compression=None) as server:
+    def opened() -> None:
+        counts.sessions += 1
+
+    if lean:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: EchoServerProtocol(SUBPROTOCOL, heard, opened), "127.0.0.1", 0)
+    else:
+        server = await serve(handler, "127.0.0.1", 0, select_subprotocol=select,
+                             compression=None)
+    async with server:
         port = next(iter(server.sockets)).getsockname()[1]
         reply({"url": f"ws://127.0.0.1:{port}/bench"})
         reader = await commands()
@@ -161,7 +176,7 @@ async def run_rtp_echo(calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("role", choices=["yotel", "ai", "rtp-echo"])
+    parser.add_argument("role", choices=["yotel", "ai", "ai-websockets", "rtp-echo"])
     parser.add_argument("arg", nargs="?", help="yotel: the AI's URL; rtp-echo: the calls")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--ai-law", default="pcmu", choices=["pcmu", "pcma"])
@@ -173,8 +188,8 @@ def main() -> None:
             cProfile.runctx("uvloop.run(run)", globals(), locals(), profile)
         else:
             uvloop.run(run)
-    elif args.role == "ai":
-        uvloop.run(run_ai())
+    elif args.role in ("ai", "ai-websockets"):
+        uvloop.run(run_ai(lean=args.role == "ai"))
     else:
         uvloop.run(run_rtp_echo(int(args.arg)))
 
