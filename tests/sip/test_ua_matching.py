@@ -10,6 +10,7 @@ import pytest
 
 from yotel.sip.address import NameAddr
 from yotel.sip.dialog import InviteFailed
+from yotel.sip.message import SipResponse
 from yotel.sip.transaction import TimerConfig
 from yotel.sip.ua import UserAgent
 
@@ -163,3 +164,46 @@ async def test_options_ping_and_its_timeout(peer: RawPeer) -> None:
         with pytest.raises(InviteFailed) as silence:  # nobody there: Timer F
             await asyncio.wait_for(ua.options("sip:x@127.0.0.1:9"), 5)
         assert silence.value.status == 408
+
+
+async def test_two_senders_reusing_a_branch_get_two_transactions(peer: RawPeer,
+                                                                 ua: UserAgent) -> None:
+    # §17.2.3: a server transaction is matched on branch AND Via sent-by; a second sender
+    # picking the same branch (by accident, or to hijack) must not be swallowed as a
+    # retransmission of the first's request, nor make the first receive its answers.
+    loop = asyncio.get_running_loop()
+    transport, other = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+    try:
+        callee = Callee(wait_cancel=True)
+        ua.on_invite = callee
+        for sender, call_id in ((peer, "mine"), (other, "theirs")):
+            sender.send(request(sender, ua, "INVITE", body=OFFER, call_id=call_id,
+                                branch="z9hG4bKshared"), ua.local_address)
+            assert (await sender.response(180)).call_id == call_id
+        assert [c.call_id for c in callee.calls] == ["mine", "theirs"]
+        # The same for a non-INVITE request: each sender gets its own 200.
+        for sender, call_id in ((peer, "opt-a"), (other, "opt-b")):
+            sender.send(request(sender, ua, "OPTIONS", call_id=call_id, branch="z9hG4bKopt"),
+                        ua.local_address)
+            assert (await sender.response(200)).call_id == call_id
+        # A CANCEL matches the INVITE of its own sender only (branch and sent-by, §9.2).
+        other.send(request(other, ua, "CANCEL", call_id="theirs", cseq="1 CANCEL",
+                           branch="z9hG4bKshared"), ua.local_address)
+        assert (await other.response(200)).cseq[1] == "CANCEL"
+        assert (await other.response(487)).call_id == "theirs"
+        assert callee.calls[1].cancelled.is_set() and not callee.calls[0].cancelled.is_set()
+        assert [m for m in peer.drain() if isinstance(m, SipResponse) and m.status >= 200] == []
+    finally:
+        transport.close()
+
+
+async def test_a_retransmission_from_the_same_sender_is_still_absorbed(peer: RawPeer,
+                                                                       ua: UserAgent) -> None:
+    callee = Callee(wait_cancel=True)
+    ua.on_invite = callee
+    data = request(peer, ua, "INVITE", body=OFFER, call_id="again", branch="z9hG4bKagain")
+    peer.send(data, ua.local_address)
+    await peer.response(180)
+    peer.send(data, ua.local_address)  # same branch, same sent-by, same method: one call
+    assert (await peer.response()).status == 180
+    assert len(callee.calls) == 1
