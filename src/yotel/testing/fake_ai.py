@@ -21,6 +21,15 @@ meaning: drop the TCP connection without a closing handshake; `ignore_pings` sto
 metadata has arrived (a wedged server: pings go unanswered); `stall_s` stops reading for that
 long after the metadata (a slow AI: TCP back-pressure reaches Yotel); `reply_delay_s` delays
 every echoed frame.
+
+Hostile AIs (`fault`, from the metadata on; what Yotel must survive without another call
+noticing): "flood_binary" (1-byte audio messages as fast as the socket takes them),
+"flood_text" (valid `clearMarks` frames), "flood_ping" (pings), "garbage" (text that is not
+JSON), "huge" (one binary message of `huge_bytes`, 8 MiB by default), "never_read" (stops
+reading: Yotel's writes back up). `python -m yotel.testing.fake_ai FAULT ...` serves one AI per
+fault in its own process (so a flood costs that process, not yours): it prints
+`{"urls": [...]}` on one line, then one JSON line per ended session (fault, close code, counts
+of warnings and errors received), until its stdin closes.
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Coroutine, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -41,6 +51,7 @@ from websockets.http11 import Request, Response
 from yotel.fork import frames as wire
 
 FRAME = 160
+FAULTS = ("flood_binary", "flood_text", "flood_ping", "garbage", "huge", "never_read")
 ABORT = 1006  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
 ScriptItem = tuple[float, dict[str, Any] | str | bytes]
 
@@ -150,6 +161,26 @@ class FakeSession:
         finally:
             self.ws.transport.resume_reading()
 
+    async def misbehave(self, fault: str, huge_bytes: int = 8 << 20) -> None:
+        """Run one of `FAULTS` until the connection ends (see the module docstring)."""
+        if fault == "never_read":
+            return self.stop_answering_pings()
+        ws = self.ws
+        with contextlib.suppress(ConnectionClosed):
+            if fault == "huge":
+                return await ws.send(b"\x55" * huge_bytes)
+            senders: dict[str, Callable[[], Awaitable[object]]] = {
+                "flood_binary": lambda: ws.send(b"\x01"),
+                "flood_text": lambda: ws.send('{"type": "clearMarks"}'),
+                "garbage": lambda: ws.send("not json {"),
+                "flood_ping": ws.ping}
+            send = senders[fault]
+            while True:
+                for _ in range(64):  # send() only waits when the socket pushes back...
+                    await send()
+                await asyncio.sleep(0)  # ...so let this process's loop breathe now and then
+        return None
+
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         """Wait for the connection to end; the close code Yotel sent (None if none)."""
         await asyncio.wait_for(self.closed.wait(), timeout)
@@ -178,10 +209,15 @@ class FakeVoiceAI:
                  script: Sequence[ScriptItem] = (), close_after_frames: int | None = None,
                  close_after_s: float | None = None, close_code: int = 1000,
                  ignore_pings: bool = False, stall_s: float = 0.0, reply_delay_s: float = 0.0,
-                 handshake_delay_s: float = 0.0) -> None:
+                 handshake_delay_s: float = 0.0, fault: str | None = None,
+                 huge_bytes: int = 8 << 20) -> None:
         """See the module docstring for the modes and faults."""
         if mode not in ("echo", "play", "silent", "scripted"):
             raise ValueError(f"unknown mode {mode!r}")
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
+        self.fault = fault
+        self.huge_bytes = huge_bytes
         self.mode = mode
         self.subprotocol = subprotocol
         self.token = token
@@ -196,6 +232,7 @@ class FakeVoiceAI:
         self.stall_s = stall_s
         self.handshake_delay_s = handshake_delay_s
         self.sessions: list[FakeSession] = []
+        self.on_session_end: Callable[[FakeVoiceAI, FakeSession], None] | None = None
         self.rejected = 0
         self._new: asyncio.Queue[FakeSession] = asyncio.Queue()
         self._connected = asyncio.Event()
@@ -290,6 +327,8 @@ class FakeVoiceAI:
                 task.cancel()
             session.closed.set()
             session._note()
+            if self.on_session_end is not None:
+                self.on_session_end(self, session)
 
     def _on_metadata(self, session: FakeSession,
                      echo: asyncio.Queue[tuple[float, bytes]]) -> None:
@@ -306,6 +345,8 @@ class FakeVoiceAI:
             session._spawn(session.run_script(self.script))
         if self.close_after_s is not None:
             session._spawn(session._close_later(self.close_after_s, self.close_code))
+        if self.fault is not None:
+            session._spawn(session.misbehave(self.fault, self.huge_bytes))
 
     async def _on_binary(self, session: FakeSession, frame: bytes,
                          echo: asyncio.Queue[tuple[float, bytes]]) -> None:
@@ -326,3 +367,23 @@ class FakeVoiceAI:
                 due, frame = await echo.get()
                 await asyncio.sleep(max(due - loop.time(), 0))
                 await session.ws.send(frame)
+
+
+async def _serve(faults: Sequence[str]) -> None:
+    """The `python -m yotel.testing.fake_ai` process: one hostile AI per fault."""
+    async with contextlib.AsyncExitStack() as stack:
+        ais = [await stack.enter_async_context(FakeVoiceAI("silent", fault=f)) for f in faults]
+        for ai in ais:
+            ai.on_session_end = _report
+        print(json.dumps({"urls": [ai.url for ai in ais]}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the test closes our stdin
+
+
+def _report(ai: FakeVoiceAI, session: FakeSession) -> None:
+    print(json.dumps({"fault": ai.fault, "close_code": session.ws.close_code,
+                      "warnings": [w.get("code") for w in session.of_type("warning")],
+                      "errors": len(session.of_type("error"))}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(sys.argv[1:] or list(FAULTS)))
