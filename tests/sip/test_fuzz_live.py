@@ -1,4 +1,6 @@
-"""Junk thrown at a live user agent while a call is up: the call carries on, the junk is counted."""
+"""Junk thrown at a live user agent while a call is up: the call carries on, the junk is counted,
+and once the storm settles nothing is left behind: no transaction, dialog, pending INVITE, ACK
+waiter or task (UserAgent.census)."""
 
 from __future__ import annotations
 
@@ -103,6 +105,7 @@ async def test_call_survives_junk_and_junk_is_counted(caplog: pytest.LogCaptureF
             transport.close()
 
         assert expected_malformed > 100
+        assert callee.census()["server_transactions"] > 10  # the junk opened some: they must end
         assert callee.stats.malformed_dropped - before >= expected_malformed
         # The call is untouched: hold and resume still negotiate, then BYE ends both sides.
         held = await dialog.reinvite(bytes(with_direction(offer, "sendonly")))
@@ -113,8 +116,16 @@ async def test_call_survives_junk_and_junk_is_counted(caplog: pytest.LogCaptureF
         await dialog.bye()
         await asyncio.wait_for(remote.terminated.wait(), 5)
         assert remote.end_reason == "remote_bye"
+        assert callee.stats.rejected_bad_request > 50  # unparseable requests answered 400
+        # Every transaction the junk opened ends by its own timers (H, J, L: 64*T1 = 3.2 s
+        # here): nothing of it, nor of the call, stays behind on either side.
+        await _wait_for(lambda: settled(callee) and settled(caller), timeout=10)
     assert loop_errors == []
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def settled(ua: UserAgent) -> bool:
+    return all(count == 0 for count in ua.census().values())
 
 
 def _parses(data: bytes) -> bool:
