@@ -103,7 +103,7 @@ async def test_tenant_default_trunk_is_checked_and_protected(
     for trunk_id in (foreign["id"], "00000000-0000-4000-8000-000000000000"):
         error = assert_error(await http.patch("/api/v1/tenant", headers=tk.headers,
                                               json={"default_trunk_id": trunk_id}),
-                             400, "validation_error")
+                             404, "not_found")
         assert error["details"][0]["loc"] == ["body", "default_trunk_id"]
     tenant = await http.patch("/api/v1/tenant", headers=tk.headers,
                               json={"default_trunk_id": mine["id"]})

@@ -21,7 +21,7 @@ from yotel.agents.schemas import (
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Agent, AgentQueue, AgentQueueMember, Flow
-from yotel.domain.bodies import invalid, sent_fields
+from yotel.domain.bodies import invalid, sent_fields, unknown_reference
 from yotel.domain.errors import Conflict
 from yotel.domain.ids import new_id
 from yotel.flows.graph import queue_names
@@ -135,9 +135,8 @@ async def _set_members(session: AsyncSession, tenant_id: str, queue_id: str,
         return
     found = set((await session.scalars(select(Agent.id).where(
         Agent.tenant_id == tenant_id, Agent.id.in_(agent_ids)))).all())
-    missing = [a for a in agent_ids if a not in found]
-    if missing:
-        raise invalid("agent_ids", f"no agent {missing[0]} in this tenant")
+    if any(a not in found for a in agent_ids):
+        raise unknown_reference("agent_ids", "agent")
     await session.execute(insert(AgentQueueMember), [
         {"queue_id": queue_id, "agent_id": agent_id, "position": position}
         for position, agent_id in enumerate(agent_ids)])

@@ -27,9 +27,9 @@ from yotel.campaigns.states import Action, next_status
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Campaign, Lead, VoiceAgent
-from yotel.domain.bodies import invalid, sent_fields
+from yotel.domain.bodies import sent_fields, unknown_reference
 from yotel.domain.errors import Conflict
-from yotel.domain.ids import new_id
+from yotel.domain.ids import is_uuid, new_id
 from yotel.trunks.service import check_own_trunk
 
 NOUN = "campaign"
@@ -125,9 +125,9 @@ async def campaign_uses_agent(session: AsyncSession, tenant_id: str,
 async def _check_references(session: AsyncSession, tenant_id: str, agent_id: str | None,
                             trunk_id: str | None) -> None:
     if agent_id is not None:
-        agent = await session.get(VoiceAgent, agent_id)
+        agent = await session.get(VoiceAgent, agent_id) if is_uuid(agent_id) else None
         if agent is None or agent.tenant_id != tenant_id:
-            raise invalid("voice_agent_id", f"no voice agent {agent_id} in this tenant")
+            raise unknown_reference("voice_agent_id", "voice agent")
     if trunk_id is not None:
         await check_own_trunk(session, tenant_id, trunk_id, "trunk_id")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,9 +37,10 @@ class DndService:
             fresh, rejected = _screen(numbers, listed)
             if fresh:
                 now = datetime.now(UTC)
-                await session.execute(insert(DndEntry), [
-                    {"id": new_id(), "tenant_id": tenant_id, "phone": phone, "created_at": now}
-                    for phone in fresh])
+                await session.execute(insert(DndEntry), [  # in order, as leads (leads.service)
+                    {"id": new_id(), "tenant_id": tenant_id, "phone": phone,
+                     "created_at": now + timedelta(microseconds=i)}
+                    for i, phone in enumerate(fresh)])
         return DndAdded(created=len(fresh), rejected=rejected)
 
     async def list(self, tenant_id: str, *, limit: int, after: Keyset | None,

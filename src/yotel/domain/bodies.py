@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
-from yotel.domain.errors import ValidationError
+from yotel.domain.errors import NotFound, ValidationError
 
 
 def _no_nul(value: str) -> str:
@@ -36,3 +36,11 @@ def invalid(field: str, message: str, kind: str = "value_error") -> ValidationEr
     """A 400 naming one body field."""
     return ValidationError(f"{field}: {message}",
                            details=[{"loc": ["body", field], "msg": message, "type": kind}])
+
+
+def unknown_reference(field: str, noun: str) -> NotFound:
+    """A well-formed id in a body that names nothing of this tenant: 404, as the object's own
+    URL would answer (the same rule as the tenant's defaults), without quoting the id."""
+    message = f"no such {noun} in this tenant"
+    return NotFound(f"{field}: {message}",
+                    details=[{"loc": ["body", field], "msg": message, "type": "not_found"}])

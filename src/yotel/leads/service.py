@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -48,7 +48,8 @@ class LeadService:
             screened = screen(leads, existing, first_index=first_index)
             if screened.accepted:
                 now = datetime.now(UTC)
-                rows = [_row(tenant_id, campaign_id, lead, now) for lead in screened.accepted]
+                rows = [_row(tenant_id, campaign_id, lead, now + timedelta(microseconds=i))
+                        for i, lead in enumerate(screened.accepted)]
                 await session.execute(insert(Lead), rows)
         return LeadsAdded(created=len(screened.accepted), rejected=screened.rejected)
 
@@ -109,6 +110,8 @@ async def _existing_phones(session: AsyncSession, campaign_id: str,
 
 
 def _row(tenant_id: str, campaign_id: str, lead: LeadIn, now: datetime) -> dict[str, Any]:
+    # One microsecond apart: lists (and the dialer, first come first served) keep the order of
+    # a bulk add, since rows are ordered by (created_at, random id).
     return {"id": new_id(), "tenant_id": tenant_id, "campaign_id": campaign_id,
             "phone": lead.phone, "name": lead.name, "timezone": lead.timezone,
             "custom_fields": lead.custom_fields, "status": "pending",

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Flow, Number
-from yotel.domain.bodies import Closed, invalid, sent_fields
+from yotel.domain.bodies import Closed, sent_fields, unknown_reference
 from yotel.domain.errors import Conflict
-from yotel.domain.ids import new_id
+from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.phone import check_e164, did_digits, is_e164
 
 NOUN = "number"
@@ -95,9 +95,9 @@ class NumberService:
 async def _check_flow(session: AsyncSession, tenant_id: str, flow_id: str | None) -> None:
     if flow_id is None:
         return
-    flow = await session.get(Flow, flow_id)
+    flow = await session.get(Flow, flow_id) if is_uuid(flow_id) else None
     if flow is None or flow.tenant_id != tenant_id:
-        raise invalid("flow_id", f"no flow {flow_id} in this tenant")
+        raise unknown_reference("flow_id", "flow")
 
 
 def to_out(row: Number) -> NumberOut:

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Campaign, SipTrunk, Tenant
-from yotel.domain.bodies import invalid, sent_fields
+from yotel.domain.bodies import invalid, sent_fields, unknown_reference
 from yotel.domain.errors import Conflict, ServerError
-from yotel.domain.ids import new_id
+from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.secretbox import SecretBox
 from yotel.trunks.schemas import TrunkCreate, TrunkOut, TrunkUpdate
 
@@ -87,10 +87,10 @@ class TrunkService:
 
 async def check_own_trunk(session: AsyncSession, tenant_id: str, trunk_id: str,
                           field: str) -> None:
-    """400 naming `field` unless `trunk_id` is a trunk of this tenant (references in bodies)."""
-    row = await session.get(SipTrunk, trunk_id)
+    """404 naming `field` unless `trunk_id` is a trunk of this tenant (references in bodies)."""
+    row = await session.get(SipTrunk, trunk_id) if is_uuid(trunk_id) else None
     if row is None or row.tenant_id != tenant_id:
-        raise invalid(field, f"no SIP trunk {trunk_id} in this tenant")
+        raise unknown_reference(field, "SIP trunk")
 
 
 async def _in_use(session: AsyncSession, tenant_id: str, trunk_id: str) -> str | None:
