@@ -177,10 +177,25 @@ async def test_pcm_and_g711_ticks_interleave_in_their_order(tmp_path: Path) -> N
     assert wav.data[30 * 160:31 * 160, 0].tobytes() == pcm[0]  # PCM is stored untouched
 
 
+async def test_each_side_may_have_its_own_law(tmp_path: Path) -> None:
+    # The caller on μ-law, the AI on A-law (transcoded for the caller, not for the recorder).
+    caller, ai = frames(tone_g711(440, 1.0, "pcmu"), 160), frames(tone_g711(1000, 1.0, "pcma"), 160)
+    recorder = StereoRecorder(tmp_path / "j.wav")
+    for i in range(50):
+        recorder.write_g711(caller[i], ai[i], "pcmu", "pcma")
+    recorder.write_g711(caller[0], ai[0], "pcmu", "pcmu")  # laws may change between ticks
+    wav = read_wav((await recorder.close()).path)
+    assert wav.data[:50 * 160, 0].tobytes() == g711.decode(b"".join(caller), "pcmu")
+    assert wav.data[:50 * 160, 1].tobytes() == g711.decode(b"".join(ai), "pcma")
+    assert wav.data[50 * 160:, 1].tobytes() == g711.decode(ai[0], "pcmu")
+
+
 async def test_g711_needs_a_known_law(tmp_path: Path) -> None:
     recorder = StereoRecorder(tmp_path / "i.wav")
     with pytest.raises(ValueError, match="opus"):
         recorder.write_g711(b"\xff" * 160, None, "opus")
+    with pytest.raises(ValueError, match="g722"):
+        recorder.write_g711(b"\xff" * 160, None, "pcmu", "g722")
     await recorder.close()
     with pytest.raises(RuntimeError):
         recorder.write_g711(None, None, "pcmu")

@@ -29,10 +29,13 @@ FRAME = 160  # samples per channel per 20 ms tick
 SILENT_FRAME = bytes(FRAME * 2)
 FLUSH_FRAMES = 50  # ~1 s per disk write
 FRAME_S = FRAME / RATE
-# One buffered tick: (G.711 law, or None for PCM; left; right), a side None when missing.
-Tick = tuple[str | None, bytes | None, bytes | None]
+# One buffered tick: (the G.711 laws of (left, right), or None for PCM; left; right), a side
+# None when missing.
+Laws = tuple[str, str]
+Tick = tuple[Laws | None, bytes | None, bytes | None]
 _SILENT_TICK: Tick = (None, None, None)  # a paused tick
 _DECODE = {"pcmu": g711.ULAW_TO_PCM, "pcma": g711.ALAW_TO_PCM}
+_LAWS: dict[Laws, Laws] = {(a, b): (a, b) for a in _DECODE for b in _DECODE}  # shared tuples
 
 
 @dataclass(frozen=True)
@@ -95,20 +98,20 @@ def _decode_side(frames: list[bytes | None], law: str) -> npt.NDArray[np.int16]:
 def render(ticks: list[Tick]) -> bytes:
     """Buffered ticks → interleaved little-endian stereo PCM (left = caller, right = AI)."""
     stereo = np.zeros((len(ticks), FRAME, 2), dtype="<i2")
-    by_kind: dict[str | None, list[int]] = {}
+    by_kind: dict[Laws | None, list[int]] = {}
     for i, tick in enumerate(ticks):
         by_kind.setdefault(tick[0], []).append(i)
-    for law, indices in by_kind.items():
+    for laws, indices in by_kind.items():
         sides = ([ticks[i][1] for i in indices], [ticks[i][2] for i in indices])
         # One kind (the usual flush): a slice, not numpy's slower fancy indexing.
         rows = slice(None) if len(by_kind) == 1 else indices
         for channel, side in enumerate(sides):
-            if law is None:
+            if laws is None:
                 if any(f is not None for f in side):
                     pcm = b"".join([_fit(f) for f in side])
                     stereo[rows, :, channel] = np.frombuffer(pcm, "<i2").reshape(-1, FRAME)
             else:
-                stereo[rows, :, channel] = _decode_side(side, law)
+                stereo[rows, :, channel] = _decode_side(side, laws[channel])
     return stereo.tobytes()
 
 
@@ -131,13 +134,17 @@ class StereoRecorder:
     def duration_s(self) -> float:
         return self._frames * FRAME_S
 
-    def write_g711(self, caller: bytes | None, ai: bytes | None, encoding: str) -> None:
-        """One 20 ms tick of G.711 in `encoding` ("pcmu"/"pcma") for both sides, as they were
-        sent or received; decoded later, in the worker. A missing side is silence. The frames
-        are kept until the flush: pass immutable bytes, not a reused buffer."""
-        if encoding not in _DECODE:
-            raise ValueError(f"unknown G.711 encoding {encoding!r}")
-        self._append((encoding, caller, ai))
+    def write_g711(self, caller: bytes | None, ai: bytes | None, encoding: str,
+                   ai_encoding: str | None = None) -> None:
+        """One 20 ms tick of G.711 for both sides, as they were sent or received: `caller` in
+        `encoding` ("pcmu"/"pcma"), `ai` in `ai_encoding` (default: the same law; an AI on the
+        other law needs no transcoding for the recorder). Decoded later, in the worker. A
+        missing side is silence. The frames are kept until the flush: pass immutable bytes,
+        not a reused buffer."""
+        laws = _LAWS.get((encoding, ai_encoding or encoding))
+        if laws is None:
+            raise ValueError(f"unknown G.711 encoding in {(encoding, ai_encoding)!r}")
+        self._append((laws, caller, ai))
 
     def write(self, caller_pcm: bytes | None, ai_pcm: bytes | None) -> None:
         """One 20 ms tick of 8 kHz int16 PCM (a mix, a prompt); a missing side is silence."""
