@@ -109,3 +109,29 @@ async def _until(predicate: object, phone: Baresip, timeout: float = 5.0) -> Non
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out; baresip said:\n{phone.output()}") from None
+
+
+async def test_yotel_holds_baresip_sendonly_with_music_and_inactive_with_silence(
+        engine: MediaEngine, tmp_path: Path) -> None:
+    """Yotel calls baresip (auto-answer) and holds it: `sendonly` keeps our RTP (music on
+    hold), `inactive` stops it, resume brings it back; baresip's answers say so."""
+    async with baresip_running(BaresipOptions(timeout_s=30), workdir=tmp_path) as phone:
+        call = await engine.originate(phone.uri)
+        await asyncio.wait_for(call.answered.wait(), 10)
+        leg = call.leg
+        rtp = UdpCapture(src_port=leg.session.local_port).start()
+        try:
+            directions, windows = [], []
+            for step in (leg.hold("sendonly"), leg.hold("inactive"), leg.unhold()):
+                await step
+                assert leg.dialog is not None
+                directions.append(SessionDescription.parse(leg.dialog.remote_sdp or b"")
+                                  .media.direction)
+                windows.append(await window(0.6))
+            await call.hangup()
+        finally:
+            rtp.stop()
+    assert directions == ["recvonly", "inactive", "sendrecv"]
+    music, silent, resumed = (rtp_between(rtp, *w) for w in windows)
+    assert music >= 20 and silent == 0 and resumed >= 20, (music, silent, resumed)
+    assert not leg.held

@@ -123,7 +123,7 @@ def parse_compound(data: bytes, *, reduced_size: bool = False) -> list[RtcpPacke
             body = body[:-body[-1]]
         packets.append(RtcpPacket(packet_type, first & 0x1F, bytes(body)))
         offset = end
-    if not packets or not reduced_size and packets[0].packet_type not in (SR, RR):
+    if not packets or (not reduced_size and packets[0].packet_type not in (SR, RR)):
         raise RtcpError("a compound RTCP packet starts with SR or RR")
     return packets
 
