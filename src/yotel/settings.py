@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     allow_insecure_urls: bool = False
     secret_key: SecretStr | None = None
+    # The REST API's HTTP/1.1 edge (docs/api.md, "The HTTP edge"): a client that has not sent a
+    # whole request head (or body) in time is disconnected, so half-open connections cannot pile up.
+    api_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    api_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    api_keep_alive_s: float = Field(default=5.0, gt=0, le=300)
+    api_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
 
     @field_validator("audio_fork_subprotocols", mode="before")
     @classmethod
@@ -79,8 +85,12 @@ class Settings(BaseSettings):
         return DatabaseConfig(url=self.database_url)
 
     def api(self) -> ApiConfig:
+        limits = HttpLimits(header_timeout_s=self.api_header_timeout_s,
+                            body_timeout_s=self.api_body_timeout_s,
+                            keep_alive_s=self.api_keep_alive_s,
+                            max_header_bytes=self.api_max_header_bytes)
         return ApiConfig(host=self.api_host, port=self.api_port,
-                         public_url=self.effective_public_url)
+                         public_url=self.effective_public_url, limits=limits)
 
     def url_policy(self) -> UrlPolicy:
         return UrlPolicy(allow_insecure=self.allow_insecure_urls)
@@ -100,10 +110,23 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one HTTP/1.1 client may cost the API: seconds to send a request head (from the
+    connection or the request's first byte), seconds to send its body, idle seconds between
+    keep-alive requests, and bytes of request line plus headers."""
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
+    max_header_bytes: int = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ApiConfig:
     host: str
     port: int
     public_url: str
+    limits: HttpLimits = HttpLimits()
 
 
 @dataclass(frozen=True, slots=True)

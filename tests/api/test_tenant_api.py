@@ -33,11 +33,16 @@ async def test_tenant_patch_validation_and_scope(http: httpx.AsyncClient,
     other = await make_tenant_key("voice_agents:write")
     foreign = (await http.post("/api/v1/voice-agents", headers=other.headers,
                                json={"name": "a", "ws_url": "wss://ai.example.com"})).json()
-    for body in ({"default_voice_agent_id": foreign["id"]}, {"timezone": "Nowhere/City"},
+    for body in ({"timezone": "Nowhere/City"},
                  {"timezone": None}, {"voice_agent_default_ws_url": "ws://ai.example.com"},
-                 {"default_trunk_id": 5}):
+                 {"default_trunk_id": 5}, {"default_trunk_id": "not-a-uuid"}):
         response = await http.patch(URL, headers=tk.headers, json=body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["type"] == "validation_error"
+    # A well-formed id naming nothing of this tenant: 404 (the schema cannot tell), id not quoted.
+    missing = await http.patch(URL, headers=tk.headers,
+                               json={"default_voice_agent_id": foreign["id"]})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    assert foreign["id"] not in missing.text
     denied = await http.get(URL, headers=other.headers)
     assert denied.status_code == 403 and denied.json()["error"]["type"] == "permission_denied"

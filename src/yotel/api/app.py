@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from yotel.api.errors import install_error_handlers
 from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
+from yotel.api.openapi import install_openapi
 from yotel.api.resources import build_resources, include_routers, voice_agent_reference_checks
 from yotel.api.routes import health, tenant, voice_agents
 from yotel.api.runtime import Runtime
@@ -57,8 +58,11 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
                 allow_insecure_urls=allow_insecure, redis_configured=redis_url is not None)
             yield
 
-    app = FastAPI(title="Yotel", version="1", lifespan=lifespan,
+    # No trailing-slash redirects: Starlette builds them from the client's Host header, so a
+    # forged Host would make us send a client elsewhere (`/x/` is a 404 instead).
+    app = FastAPI(title="Yotel", version="1", lifespan=lifespan, redirect_slashes=False,
                   description="Telephony for voice AI: REST API (PRODUCT.md §3).")
+    install_openapi(app, allow_insecure_urls=allow_insecure)
     metrics = HttpMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)

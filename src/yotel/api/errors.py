@@ -8,8 +8,11 @@ unknown route, wrong method, unparseable body) are first translated into the `Yo
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from yotel.api.inputs import BODY_SCOPE_KEY
 from yotel.domain.errors import (
     AuthenticationError,
     Conflict,
@@ -28,8 +32,10 @@ from yotel.domain.errors import (
     YotelError,
     _RetryableError,
 )
+from yotel.domain.text import json_strings
 
 log = logging.getLogger("yotel.api")
+_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 _BY_STATUS: dict[int, type[YotelError]] = {
     400: ValidationError, 401: AuthenticationError, 403: PermissionDenied, 404: NotFound,
@@ -41,13 +47,46 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def error_response(error: YotelError, request_id: str) -> JSONResponse:
-    body: dict[str, Any] = {"type": error.type, "message": error.message,
-                            "request_id": request_id, "details": list(error.details)}
+def error_response(error: YotelError, request_id: str,
+                   hide: Collection[str] = ()) -> JSONResponse:
+    """The envelope for `error`; any of the request's own values in `hide` that a message quotes
+    is replaced by `…` (a net under messages that would echo the input)."""
+    body: dict[str, Any] = {"type": error.type, "message": _hidden(error.message, hide),
+                            "request_id": request_id,
+                            "details": [_hidden_detail(d, hide) for d in error.details]}
     if isinstance(error, _RetryableError):
         body["retry_after_s"] = error.retry_after_s
     headers = {**error.headers, "X-Request-Id": request_id}
     return JSONResponse({"ok": False, "error": body}, status_code=error.status, headers=headers)
+
+
+def _hidden(text: str, hide: Collection[str]) -> str:
+    for value in hide:
+        if value in text:
+            text = text.replace(value, "…")
+    return text
+
+
+def _hidden_detail(detail: Mapping[str, Any], hide: Collection[str]) -> dict[str, Any]:
+    shown = dict(detail)
+    if isinstance(shown.get("msg"), str):
+        shown["msg"] = _hidden(shown["msg"], hide)
+    return shown
+
+
+def request_values(request: Request) -> list[str]:
+    """What this request sent that an error message must not quote: path parameters, query
+    values, the credential, and the strings of a JSON body; longest first, so a value is hidden
+    whole. Short or purely numeric values are left (they are not secrets, and "5" is in many
+    messages)."""
+    values = [*request.path_params.values(), *request.query_params.values(),
+              request.headers.get("authorization", "")]
+    body = request.scope.get(BODY_SCOPE_KEY)
+    if body:
+        with contextlib.suppress(ValueError):
+            values.extend(text for _, text in json_strings(json.loads(body), keys=False))
+    kept = {v for v in values if isinstance(v, str) and len(v) >= 4 and not v.isdigit()}
+    return sorted(kept, key=len, reverse=True)
 
 
 def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -85,20 +124,35 @@ async def _on_yotel_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, YotelError)
     if exc.status >= 500:
         log.error("server error %s: %s", request_id_of(request), exc.message)
-    return error_response(exc, request_id_of(request))
+    return error_response(exc, request_id_of(request), request_values(request))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error_response(from_validation(exc), request_id_of(request))
+    return error_response(from_validation(exc), request_id_of(request), request_values(request))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     response = error_response(from_http_exception(exc), request_id_of(request))
-    for name, value in (exc.headers or {}).items():  # e.g. `Allow` on 405
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route matching the path only; RFC 9110
+        # §15.5.6 wants every method the resource supports.
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+    for name, value in (exc.headers or {}).items():
         response.headers.setdefault(name, value)
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods `/openapi.json` documents for the request's path."""
+    spec = request.app.openapi()
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for template, item in spec.get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in item if method.upper() in _METHODS}
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
-"""The outermost ASGI layer: request ids, the body-size limit, the last-resort 500, metrics and the
-access log. Pure ASGI (no BaseHTTPMiddleware) so streaming and cancellation behave.
+"""The outermost ASGI layer: request ids, the body-size limit, input screening (`inputs.py`), the
+last-resort 500, metrics and the access log. Pure ASGI (no BaseHTTPMiddleware) so streaming and
+cancellation behave.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yotel.api.errors import error_response
+from yotel.api.inputs import screen_target, screened_receive, wants_json_screen
 from yotel.api.metrics import HttpMetrics
 from yotel.domain.errors import ServerError, ValidationError, YotelError
 from yotel.domain.ids import new_request_id
@@ -47,15 +49,20 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "<unmatched>")
             self.metrics.observe(scope["method"], route, exchange.status, elapsed)
-            log.info("%s %s %d %.1fms %s", scope["method"], scope["path"], exchange.status,
+            # The raw path is still percent-encoded: a %0A in it cannot forge a log line.
+            raw_path = bytes(scope.get("raw_path") or b"").decode("latin-1")
+            log.info("%s %s %d %.1fms %s", scope["method"], raw_path, exchange.status,
                      elapsed * 1000, request_id)
 
     async def _call(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        if _declared_length(scope) > self.max_body_bytes:
-            await exchange.send_error(BodyTooLargeError(self.max_body_bytes))
-            return
         try:
-            await self.app(scope, self._limited(receive), exchange.send)
+            if _declared_length(scope) > self.max_body_bytes:
+                raise BodyTooLargeError(self.max_body_bytes)
+            screen_target(scope)
+            receive = self._limited(receive)
+            if wants_json_screen(scope):
+                receive = await screened_receive(scope, receive)
+            await self.app(scope, receive, exchange.send)
         except Exception as exc:  # the last resort: never a bare 500 without the envelope
             if exchange.response_started:
                 raise

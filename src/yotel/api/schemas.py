@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
+from yotel.domain.ids import UuidStr
+from yotel.domain.timezones import TimeZoneName
+from yotel.domain.urls import WsUrl
 from yotel.tenancy.tenants import TenantRecord
 from yotel.voice_agents.schemas import AudioConfig
 from yotel.voice_agents.service import VoiceAgentRecord
@@ -54,11 +57,12 @@ class TenantOut(BaseModel):
 
 
 class TenantPatch(BaseModel):
-    """Only the fields sent change; null clears a field (except `timezone`)."""
+    """Only the fields sent change; null clears a field (except `timezone`). An id that names
+    nothing of this tenant is a 404."""
 
     model_config = ConfigDict(extra="forbid")
 
-    default_voice_agent_id: StrictStr | None = None
-    voice_agent_default_ws_url: StrictStr | None = Field(default=None, max_length=2048)
-    default_trunk_id: StrictStr | None = None
-    timezone: StrictStr = Field(default="UTC", min_length=1, max_length=64)
+    default_voice_agent_id: UuidStr | None = None
+    voice_agent_default_ws_url: WsUrl | None = None
+    default_trunk_id: UuidStr | None = None
+    timezone: TimeZoneName = "UTC"

@@ -84,7 +84,7 @@ async def _serve(settings: Settings, *, as_json: bool) -> None:
     finally:
         await db.dispose()
     api = settings.api()
-    server = ApiServer(create_app(settings), host=api.host, port=api.port)
+    server = ApiServer(create_app(settings), host=api.host, port=api.port, limits=api.limits)
     runner = Runner([server])
     runner.install_signal_handlers()
     await runner.run(lambda: _announce(server, settings, as_json=as_json))

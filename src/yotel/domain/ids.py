@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
+from pydantic import Field, StrictStr
 from ulid import ULID
+
+# Our ids as they are minted (lowercase, canonical): the form `/openapi.json` documents.
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+UuidStr = Annotated[StrictStr, Field(pattern=UUID_PATTERN)]
 
 
 def new_id() -> str:

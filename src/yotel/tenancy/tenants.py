@@ -43,7 +43,7 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _invalid("timezone", f"unknown IANA time zone {name!r}") from exc
+        raise _invalid("timezone", "unknown IANA time zone") from exc
     return name
 
 
@@ -106,13 +106,20 @@ def _validate_changes(changes: Mapping[str, Any], allow_insecure_urls: bool) -> 
 async def _check_own_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> None:
     agent = await session.get(VoiceAgent, agent_id)
     if agent is None or agent.tenant_id != tenant_id:
-        raise _invalid("default_voice_agent_id", f"no voice agent {agent_id} in this tenant")
+        raise _unknown("default_voice_agent_id", "no such voice agent in this tenant")
 
 
 async def _check_own_trunk(session: AsyncSession, tenant_id: str, trunk_id: str) -> None:
     trunk = await session.get(SipTrunk, trunk_id)
     if trunk is None or trunk.tenant_id != tenant_id:
-        raise _invalid("default_trunk_id", f"no SIP trunk {trunk_id} in this tenant")
+        raise _unknown("default_trunk_id", "no such SIP trunk in this tenant")
+
+
+def _unknown(field: str, message: str) -> NotFound:
+    """A well-formed id naming nothing of this tenant: 404, like the object's own URL would be
+    (schema-valid, so not a 400), and without quoting the id."""
+    return NotFound(f"{field}: {message}", details=[
+        {"loc": ["body", field], "msg": message, "type": "not_found"}])
 
 
 def _invalid(field: str, message: str) -> ValidationError:

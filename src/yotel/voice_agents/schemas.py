@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from yotel.domain.urls import WsUrl
+
 DEFAULT_MAX_CONCURRENT = 100
 MAX_MAX_CONCURRENT = 100_000
 
@@ -46,7 +48,7 @@ class AudioConfig(_Closed):
 
 class VoiceAgentCreate(_Closed):
     name: StrictStr = Field(min_length=1, max_length=200)
-    ws_url: StrictStr = Field(min_length=1, max_length=2048)
+    ws_url: WsUrl
     auth_token: StrictStr | None = Field(default=None, min_length=1, max_length=4096)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     max_concurrent: StrictInt = Field(default=DEFAULT_MAX_CONCURRENT, ge=1,
@@ -60,7 +62,7 @@ class VoiceAgentUpdate(_Closed):
     token; null for any other field is a type error."""
 
     name: StrictStr = Field(default="", min_length=1, max_length=200)
-    ws_url: StrictStr = Field(default="", min_length=1, max_length=2048)
+    ws_url: WsUrl = ""
     auth_token: StrictStr | None = Field(default=None, min_length=1, max_length=4096)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     max_concurrent: StrictInt = Field(default=DEFAULT_MAX_CONCURRENT, ge=1,

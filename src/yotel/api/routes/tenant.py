@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from yotel.api.deps import RuntimeDep, require_scope
+from yotel.api.openapi import error_responses
 from yotel.api.schemas import TenantOut, TenantPatch
 from yotel.tenancy.principal import Principal
 from yotel.tenancy.tenants import get_tenant, update_tenant
@@ -20,7 +21,7 @@ async def read_tenant(principal: Admin, runtime: RuntimeDep) -> TenantOut:
     return TenantOut.of(await get_tenant(runtime.db, principal.tenant_id))
 
 
-@router.patch("", response_model=TenantOut)
+@router.patch("", response_model=TenantOut, responses=error_responses(404))
 async def patch_tenant(body: TenantPatch, principal: Admin, runtime: RuntimeDep) -> TenantOut:
     changes = body.model_dump(include=body.model_fields_set)
     record = await update_tenant(runtime.db, principal.tenant_id, changes,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
 from yotel.api.deps import RuntimeDep, require_scope
-from yotel.api.pagination import Page, PageRequest, decode_cursor, encode_cursor, page_request
+from yotel.api.pagination import Page, PageRequest, page_of, page_request
 from yotel.api.runtime import Runtime
 from yotel.api.schemas import VoiceAgentOut
-from yotel.domain.errors import ValidationError
 from yotel.tenancy.principal import Principal
 from yotel.voice_agents.schemas import VoiceAgentCreate, VoiceAgentUpdate
 from yotel.voice_agents.service import VoiceAgentRecord
@@ -36,17 +34,11 @@ async def create_voice_agent(body: VoiceAgentCreate, principal: Writer,
 async def list_voice_agents(principal: Reader, runtime: RuntimeDep,
                             page: Annotated[PageRequest, Depends(page_request)],
                             ) -> Page[VoiceAgentOut]:
-    after = _keyset(page.cursor)
     records = await runtime.voice_agents.list(principal.tenant_id, limit=page.limit + 1,
-                                              after=after)
-    more = len(records) > page.limit
-    records = records[:page.limit]
-    next_cursor = None
-    if more:
-        last = records[-1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), last.id])
-    return Page[VoiceAgentOut](data=[await _out(runtime, r) for r in records],
-                               next_cursor=next_cursor)
+                                              after=page.after)
+    shown = page_of(records, page.limit, key=lambda r: (r.created_at, r.id))
+    return Page[VoiceAgentOut](data=[await _out(runtime, r) for r in shown.data],
+                               next_cursor=shown.next_cursor)
 
 
 @router.get("/{agent_id}", response_model=VoiceAgentOut)
@@ -67,12 +59,3 @@ async def delete_voice_agent(agent_id: str, principal: Writer, runtime: RuntimeD
     await runtime.voice_agents.delete(principal.tenant_id, agent_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-
-def _keyset(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    created, agent_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(created), agent_id
-    except ValueError as exc:
-        raise ValidationError("invalid cursor") from exc
