@@ -50,7 +50,7 @@ async def test_refusals_are_the_rfc_responses(yotel: UserAgent) -> None:
     result = await run_sipp(scenario="uac_refusals", remote=yotel.local_address)
     assert result.ok, result.report
     assert calls == []  # nothing refused ever reached the application
-    assert yotel.stats.rejected_bad_request == 3  # 400, 420, 416
+    assert yotel.stats.rejected_bad_request == 5  # 405, 405, 400, 420, 416
     assert yotel.stats.rejected_481 == 1
 
 
