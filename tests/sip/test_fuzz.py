@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yotel.sip.address import NameAddr, SipUri
+from yotel.sip.builder import answer_unparsed
 from yotel.sip.checks import merge_key, request_problem
 from yotel.sip.digest import Challenge, verify
 from yotel.sip.message import SipRequest, parse_message, stamp_via
@@ -49,6 +50,7 @@ def _parse_or_value_error(data: bytes) -> None:
     try:
         message = parse_message(data)
     except ValueError:
+        _answered_statelessly_or_dropped(data)
         return
     wire = bytes(message)
     again = parse_message(wire)
@@ -98,6 +100,16 @@ def test_random_header_values(value: str, name: str) -> None:
     data = SIPP_INVITE.replace(b"Subject: Performance Test",
                                f"{name}: {value}".encode(errors="surrogatepass"))
     _parse_or_value_error(data)
+
+
+def _answered_statelessly_or_dropped(data: bytes) -> None:
+    # What the UA does with bytes that did not parse never raises, and its stateless answer
+    # is no amplifier: never much larger than what was sent (a spoofed source gets no more
+    # bytes back than the spoofer spent).
+    response = answer_unparsed(data, ("192.0.2.1", 5060), "Bad Request")
+    if response is not None:
+        assert response.status in (400, 505)
+        assert len(bytes(response)) <= len(data) + 200
 
 
 SDP_TOKENS = [b"\r\n", b"m=audio ", b"c=IN IP4 ", b"a=rtpmap:", b"a=fmtp:", b" ", b"/", b"=",

@@ -12,6 +12,7 @@ from yotel.sip.message import SipRequest, SipResponse, parse_message
 from yotel.sip.transaction import (
     Cancellable,
     ClientTransaction,
+    ServerTable,
     ServerTransaction,
     State,
     TimerConfig,
@@ -316,3 +317,39 @@ def test_transport_error_is_a_timeout_for_a_pending_request() -> None:
     done.tx.receive(response(200, "BYE"))
     done.tx.transport_error()  # already answered: just ends
     assert done.timeouts == 0 and done.terminated
+
+
+def _req(method: str, sent_by: str = "10.0.0.1:5060", branch: str = "z9hG4bKsame",
+         cseq_method: str | None = None) -> SipRequest:
+    data = (f"{method} sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP {sent_by};branch={branch}\r\n"
+            f"From: <sip:a@h>;tag=f\r\nTo: <sip:b@h>\r\nCall-ID: c\r\n"
+            f"CSeq: 1 {cseq_method or method}\r\nContent-Length: 0\r\n\r\n").encode()
+    message = parse_message(data)
+    assert isinstance(message, SipRequest)
+    return message
+
+
+def test_server_table_matches_branch_sent_by_and_method() -> None:
+    # RFC 3261 §17.2.3
+    table = ServerTable(ManualClock(), CONFIG)
+    invite = table.create(_req("INVITE"), lambda data: None)
+    assert table.get(_req("INVITE")) is invite  # a retransmission
+    assert table.get(_req("INVITE", sent_by="10.0.0.2:5060")) is None  # another sender
+    assert table.get(_req("INVITE", sent_by="10.0.0.1:5070")) is None
+    assert table.get(_req("ACK", cseq_method="ACK")) is invite  # ACK joins its INVITE
+    assert table.get(_req("ACK", sent_by="10.0.0.2:5060")) is None
+    assert table.get(_req("CANCEL")) is None  # a CANCEL is a transaction of its own...
+    assert table.get(_req("CANCEL"), "INVITE") is invite  # ...that finds its INVITE
+    assert table.get(_req("OPTIONS")) is None  # same branch, other method
+    other = table.create(_req("INVITE", sent_by="10.0.0.2:5060"), lambda data: None)
+    assert len(table) == 2 and other is not invite
+    invite.terminate()
+    assert table.get(_req("INVITE")) is None and len(table) == 1
+
+
+def test_a_bare_magic_cookie_falls_back_to_rfc_2543_matching() -> None:
+    # RFC 4475 §3.2.1: `branch=z9hG4bK` promises uniqueness but carries no id.
+    first, second = _req("OPTIONS", branch="z9hG4bK"), _req("OPTIONS", branch="z9hG4bK")
+    assert first.server_key.startswith("2543|") and first.server_key == second.server_key
+    assert _req("OPTIONS", branch="z9hG4bK").server_key != \
+        _req("OPTIONS", branch="z9hG4bK", sent_by="10.0.0.9").server_key
