@@ -137,9 +137,10 @@ class Call(Conferencing):
         sdp = self.leg.local if self.leg.local is not None else None
         body = bytes(sdp) if sdp is not None else self.leg.offer()
         if self.incoming.offer is not None:
-            # The 200 leaves synchronously inside accept(): media starts with it, so caller RTP
-            # sent as soon as the 200 arrives is not lost while we wait for the ACK.
-            self._start_media()
+            # The 200 leaves synchronously inside accept(): we listen from then on, so caller
+            # RTP sent as soon as the 200 arrives is not lost while we wait for the ACK. We send
+            # nothing before the ACK confirms the peer: an INVITE's SDP may name any address.
+            self._start_receiving()
         try:
             dialog = await self.incoming.accept(body)
         except InviteFailed as exc:
@@ -162,14 +163,14 @@ class Call(Conferencing):
         if self.state != "answered":
             await self._finish("caller_hangup", 487, "caller cancelled")
 
-    def _start_media(self) -> None:
-        """Caller audio and the clock start at answer (PRODUCT.md §6.1, §6.3)."""
-        if self._tick_token is not None:
+    def _start_receiving(self) -> None:
+        """Caller audio starts at answer (PRODUCT.md §6.1, §6.3): frame 0 of the AI's timeline
+        is now. Nothing is sent yet (see `_answered`)."""
+        if self.answered_at is not None:
             return
         self.answered_at = now = self._loop.time()
         self.media.start()
         self.forks.start_audio(now)
-        self._resume_tick()
 
     def _resume_tick(self) -> None:
         if self._tick_token is None and self.state != "ended":
@@ -185,7 +186,8 @@ class Call(Conferencing):
         if self.state == "ended":
             return
         self.state = "answered"
-        self._start_media()
+        self._start_receiving()
+        self._resume_tick()  # the clock sends: the peer is confirmed (ACK, or its 200)
         self.answered.set()
         self._emit("answered")
         self._open_pending_fork()

@@ -21,7 +21,8 @@ from typing import Any
 
 from yotel.aio.scope import TaskScope
 from yotel.domain.audio import SUBPROTOCOLS, Encoding
-from yotel.media.call import Call, ForkSpec
+from yotel.media.admission import Admission, AdmissionLimits
+from yotel.media.call import Call, CallEvent, ForkSpec
 from yotel.media.clock import MediaClock
 from yotel.media.errors import NoTrunk, PortsExhausted, SubprotocolNotOffered
 from yotel.media.leg import Leg
@@ -31,13 +32,16 @@ from yotel.rtp import ports
 from yotel.rtp.ports import RtpPortPool
 from yotel.rtp.session import RtpSession
 from yotel.sip.address import SipUri
+from yotel.sip.dialog import Address
 from yotel.sip.digest import DigestCredentials
 from yotel.sip.invite import IncomingInvite
+from yotel.sip.message import SipRequest
 from yotel.sip.sdp import SdpError
 from yotel.sip.ua import UserAgent
 
 log = logging.getLogger(__name__)
 InboundHandler = Callable[[Call], Awaitable[None]]
+Screen = Callable[[IncomingInvite], Awaitable[int | None]]
 DEFAULT_SUBPROTOCOLS = SUBPROTOCOLS
 
 
@@ -77,6 +81,7 @@ class MediaConfig:
     default_trunk: Trunk | None = None
     answer_timeout_s: float = 30.0  # PRODUCT.md §8: then CANCEL, outcome no_answer
     drain_timeout_s: float = 30.0
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits)
     clock_phases: int = 5  # the 20 ms period cut in 4 ms slots (docs/media.md, "The clock")
 
     @property
@@ -92,8 +97,11 @@ class MediaEngine:
         self.ports = RtpPortPool(config.rtp_port_min, config.rtp_port_max)
         self.ua = UserAgent(config.sip_host, config.sip_port, on_invite=self._on_invite,
                             advertised_host=config.advertised)
+        self.ua.screen_invite = self._admit_invite
         self.calls: dict[str, Call] = {}
         self._handler: InboundHandler | None = None
+        self._screen: Screen | None = None
+        self.admission = Admission(config.admission)
         self._accepting = True
         self._background = TaskScope("engine")  # BYEs and CANCELs that outlive their call
         self._runtime = Runtime(self.clock, self.stats, config.recordings_dir, self._forget,
@@ -108,8 +116,12 @@ class MediaEngine:
     def sip_address(self) -> tuple[str, int]:
         return self.ua.local_address
 
-    def on_inbound(self, handler: InboundHandler) -> None:
+    def on_inbound(self, handler: InboundHandler, *, screen: Screen | None = None) -> None:
+        """`handler(call)` runs the flow of each admitted INVITE; `screen(incoming)`, if given,
+        runs first and may refuse with a status (404 for an unknown DID) before any port or
+        call exists."""
         self._handler = handler
+        self._screen = screen
 
     def check_subprotocol(self, subprotocol: str) -> None:
         """SubprotocolNotOffered (424 subprotocol_mismatch upstream): this node does not offer
@@ -168,16 +180,44 @@ class MediaEngine:
         return Leg(session, address=self.config.advertised, encoding=encoding)
 
     # -- inbound ---------------------------------------------------------------------------
-    async def _on_invite(self, incoming: IncomingInvite) -> None:
-        """100 Trying went out already (the UA sends it at once); the flow does the rest."""
+    def _admit_invite(self, request: SipRequest, source: Address
+                      ) -> tuple[int, list[tuple[str, str]]] | None:
+        """Before the UA creates anything for a new INVITE: admission control. A refusal is a
+        stateless 503 with Retry-After; an admitted INVITE holds its place until settled."""
+        retry = [("Retry-After", str(self.admission.limits.retry_after_s))]
         if self._handler is None or not self._accepting:
-            await incoming.reject(503 if not self._accepting else 480)
-            return
+            return (503 if not self._accepting else 480), retry
+        if self.admission.admit(source[0], self._now()) is not None:
+            return 503, retry
+        return None
+
+    async def _on_invite(self, incoming: IncomingInvite) -> None:
+        """Admitted, and 100 Trying went out. Refuse what cannot be served before allocating
+        anything (the screen: an unknown DID is 404), then a leg; the flow does the rest."""
+        source = incoming.source[0]
+        call: Call | None = None
+        try:
+            call = await self._admitted(incoming)
+        finally:
+            if call is None:
+                self.admission.release(source, completed=False, now=self._now())
+            else:
+                self._release_when_settled(call, source)
+        if call is not None:
+            await self._run_handler(call)
+
+    async def _admitted(self, incoming: IncomingInvite) -> Call | None:
+        if self._screen is not None:
+            status = await self._screen(incoming)
+            if status is not None:
+                self.stats.screened_out += 1
+                await incoming.reject(status)
+                return None
         try:
             leg = await self._new_leg("pcmu")
         except PortsExhausted:
-            await incoming.reject(503)
-            return
+            await incoming.reject(503, retry_after_s=self.admission.limits.retry_after_s)
+            return None
         call = Call(self._runtime, leg, direction="inbound", from_uri=str(incoming.from_uri),
                     to_uri=str(incoming.to_uri))
         call.incoming = incoming
@@ -187,8 +227,25 @@ class MediaEngine:
                 leg.answer(incoming.offer)
             except SdpError:
                 await call.reject(488)  # RFC 3261 §21.4.26: Not Acceptable Here
-                return
+                return None
         call.scope.spawn(call.watch_cancel(), name="cancel-watch")
+        return call
+
+    def _release_when_settled(self, call: Call, source: str) -> None:
+        """The INVITE holds its admission until the ACK confirms the caller, or the call ends."""
+        settled = False
+
+        def on_event(event: CallEvent) -> None:
+            nonlocal settled
+            if not settled and event.kind in ("answered", "ended"):
+                settled = True
+                self.admission.release(source, completed=event.kind == "answered",
+                                       now=self._now())
+
+        call.subscribe(on_event)
+
+    async def _run_handler(self, call: Call) -> None:
+        assert self._handler is not None
         try:
             await self._handler(call)
         except Exception:
@@ -199,6 +256,9 @@ class MediaEngine:
                 await call.hangup("failed", reason="flow error")
             else:
                 await call.reject(500)  # RFC 3261 §21.5.1; also ends the call, freeing its port
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _register(self, call: Call) -> None:

@@ -60,6 +60,7 @@ class MediaStats:
     packets: PacketCounters = field(default_factory=PacketCounters)
     calls_started: int = 0
     calls_ended: int = 0
+    screened_out: int = 0  # inbound INVITEs refused by the screen (e.g. unknown DID)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,5 +74,6 @@ class MediaStats:
             "ws_to_rtp_samples": self.ws_to_rtp.total,
             "calls_started": self.calls_started,
             "calls_ended": self.calls_ended,
+            "screened_out": self.screened_out,
             **{f"packets_{name}": value for name, value in vars(self.packets).items()},
         }

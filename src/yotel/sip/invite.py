@@ -191,9 +191,10 @@ class IncomingInvite:
     def to_uri(self) -> SipUri:
         return SipUri.parse(self.request.uri)
 
-    def _respond(self, status: int, contact: str | None = None) -> None:
+    def _respond(self, status: int, contact: str | None = None,
+                 extra: list[tuple[str, str]] | None = None) -> None:
         response = make_response(self.request, status, to_tag=self.to_tag,
-                                 contact=contact)
+                                 contact=contact, extra=extra or ())
         self._transaction.respond(response)
         if status >= 200:
             self._ua.forget_invite(self)
@@ -202,9 +203,12 @@ class IncomingInvite:
         if not self.cancelled.is_set():
             self._respond(180, contact=self._ua.contact)
 
-    async def reject(self, status: int = 486) -> None:
+    async def reject(self, status: int = 486, *, retry_after_s: int | None = None) -> None:
+        """A final error response; `retry_after_s` adds Retry-After (§20.33: with 503, when
+        to try again)."""
         if not self.cancelled.is_set():
-            self._respond(status)
+            extra = [("Retry-After", str(retry_after_s))] if retry_after_s is not None else None
+            self._respond(status, extra=extra)
 
     async def accept(self, sdp: bytes) -> Dialog:
         """200 OK with `sdp`, retransmitted until the ACK (§13.3.1.4). With an INVITE that had

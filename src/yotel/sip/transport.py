@@ -46,6 +46,7 @@ class SipStats:
     rejected_bad_request: int = 0
     handler_errors: int = 0  # a bug of ours while routing a message: logged, socket kept
     oversize_dropped: int = 0  # a message of ours too large for one datagram: logged, not sent
+    refused_stateless: int = 0  # new INVITEs refused before any transaction (admission control)
 
 
 class UdpTransport(asyncio.DatagramProtocol):

@@ -47,6 +47,9 @@ __all__ = ["InviteHandler", "SipStats", "UserAgent"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 InviteHandler = Callable[[IncomingInvite], Awaitable[None]]
+# A new INVITE's first check (admission control): None to proceed, or the status and extra
+# headers of a refusal sent statelessly (§8.2.7), before any transaction or task exists.
+InviteScreen = Callable[[SipRequest, Address], "tuple[int, list[tuple[str, str]]] | None"]
 
 
 class UserAgent:
@@ -56,6 +59,7 @@ class UserAgent:
         self.host, self.port = host, port
         self.advertised_host = advertised_host or host
         self.on_invite = on_invite
+        self.screen_invite: InviteScreen | None = None
         self.timers = timers or TimerConfig()
         self.user = user
         self.stats = SipStats()
@@ -340,6 +344,14 @@ class UserAgent:
             server.respond(response)
 
     def _new_invite(self, request: SipRequest, source: Address) -> None:
+        refusal = self.screen_invite(request, source) if self.screen_invite else None
+        if refusal is not None:
+            # §8.2.7 stateless UAS: under overload a refusal must cost one datagram, not a
+            # transaction retransmitting it for 32 s to a peer that never ACKs.
+            status, headers = refusal
+            self.stats.refused_stateless += 1
+            self.send(bytes(make_response(request, status, extra=headers)), source)
+            return
         server = self._server(request, source)
         server.respond(make_response(request, 100))  # §8.2.6.1: stop the caller's Timer A
         if self.on_invite is None:
