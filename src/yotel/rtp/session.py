@@ -99,6 +99,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._dtmf_sending = False
         self._dtmf_lock = asyncio.Lock()
         self._reporter = RtcpReporter(self._ssrc)
+        self._arrived = self._reporter.reception.arrived  # bound once: the hot path calls it
         self._rtcp_remote: Address | None = None
         self._rtcp_timer: asyncio.TimerHandle | None = None
         self._avg_rtcp_size = 128.0  # §6.3.2: "a likely value" before the first packet
@@ -211,7 +212,7 @@ class RtpSession(asyncio.DatagramProtocol):
         pt = b1 & 0x7F
         if pt == self.payload_type:
             if self._accept(seq, ssrc, len(data), addr):
-                self._reporter.reception.arrived(ts)
+                self._arrived(ts)
                 if self.on_audio is not None:
                     try:
                         self.on_audio(payload, ts, seq)
