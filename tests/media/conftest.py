@@ -8,8 +8,7 @@ import pytest
 from yotel.media.engine import MediaConfig, MediaEngine
 from yotel.rtp.ports import RtpPortPool
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone
+from yotel.testing.phone import Phone
 
 
 @pytest.fixture

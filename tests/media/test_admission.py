@@ -21,8 +21,7 @@ from yotel.rtp.ports import RtpPortPool
 from yotel.sip.invite import IncomingInvite
 from yotel.testing.audio import tone_g711
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone
+from yotel.testing.phone import Phone
 
 FLOOD_HOST = "127.0.0.2"
 FLOODER = Path(__file__).with_name("flooder.py")

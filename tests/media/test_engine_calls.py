@@ -10,8 +10,7 @@ from yotel.fork.client import ForkConfig
 from yotel.media.call import Call, CallEvent
 from yotel.media.engine import MediaEngine
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone, tone
+from yotel.testing.phone import Phone, tone
 
 
 def fork_for(ai: FakeVoiceAI, call_id: str = "c1") -> tuple[ForkConfig, dict[str, object]]:

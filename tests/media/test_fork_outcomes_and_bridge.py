@@ -13,8 +13,7 @@ from yotel.media.engine import MediaEngine
 from yotel.rtp import g711
 from yotel.rtp.ports import RtpPortPool
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone, dominant_hz, tone
+from yotel.testing.phone import Phone, dominant_hz, tone
 
 SILENT = b"\xff" * 160
 

@@ -8,8 +8,7 @@ from yotel.fork.client import ForkConfig
 from yotel.media.engine import MediaEngine
 from yotel.testing.audio import has_tone, read_wav
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone, tone
+from yotel.testing.phone import Phone, tone
 
 
 async def test_recording_puts_caller_left_and_ai_right(engine: MediaEngine, phone: Phone) -> None:

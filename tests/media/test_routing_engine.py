@@ -18,8 +18,7 @@ from yotel.rtp import g711
 from yotel.rtp.ports import RtpPortPool
 from yotel.testing.audio import has_tone, read_wav, tone, tone_g711, tone_ratio
 from yotel.testing.fake_ai import FakeVoiceAI
-
-from .phone import Phone
+from yotel.testing.phone import Phone
 
 A_HZ, B_HZ, C_HZ, AI_HZ, WHISPER_HZ = 440.0, 1000.0, 1700.0, 2300.0, 3100.0
 
