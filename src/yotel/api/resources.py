@@ -69,10 +69,11 @@ def include_routers(api: APIRouter) -> None:
         dnd,
         flows,
         leads,
+        live_calls,
         numbers,
         trunks,
     )
 
     for module in (trunks, campaigns, leads, dnd, numbers, flows, agents, agent_queues,
-                   calls):
+                   calls, live_calls):
         api.include_router(module.router)

@@ -105,6 +105,11 @@ class CallRecords:
             raise NotFound(f"no AI session for call {call_id}")
         return session_out(row)
 
+    async def recording_path(self, tenant_id: str, call_id: str) -> str | None:
+        """Where the call's WAV is on this node's disk (404 for another tenant's call)."""
+        async with self.db.read() as session:
+            return (await own_row(session, Call, tenant_id, call_id, "call")).recording_path
+
     def to_out(self, row: Call) -> CallOut:
         recording = None
         if row.recording_path is not None:

@@ -28,7 +28,7 @@ from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Campaign, Lead, VoiceAgent
 from yotel.domain.bodies import sent_fields, unknown_reference
-from yotel.domain.errors import Conflict
+from yotel.domain.errors import Conflict, NotFound
 from yotel.domain.ids import is_uuid, new_id
 from yotel.trunks.service import check_own_trunk
 
@@ -86,6 +86,14 @@ class CampaignService:
                 row.ended_at = now
             await session.flush()
             return to_out(row, (await lead_stats(session, [row.id]))[row.id])
+
+    async def tenant_of(self, campaign_id: str) -> str:
+        """The tenant owning a campaign, for operator tools (`yotel leads import`)."""
+        async with self.db.read() as session:
+            row = await session.get(Campaign, campaign_id) if is_uuid(campaign_id) else None
+        if row is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        return row.tenant_id
 
     async def delete(self, tenant_id: str, campaign_id: str) -> None:
         """Delete with its leads and callbacks; 409 while running or a lead is being dialled

@@ -4,6 +4,8 @@
     yotel db upgrade
     yotel tenants create --name N [--timezone TZ]
     yotel api-keys create --tenant ID --scope S [--scope S ...] [--name NAME]
+    yotel leads import --campaign ID FILE.csv
+    yotel dnd import FILE.csv
 
 Settings are built here, once, and components get the small values they need.
 """
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from yotel.cli import commands
+from yotel.cli import commands, imports
 from yotel.domain.errors import ServerError, YotelError
 from yotel.domain.scopes import API_KEY_SCOPES
 from yotel.settings import load_settings
@@ -45,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.add_argument("--scope", action="append", required=True,
                             help=f"repeatable; one of: {', '.join(sorted(API_KEY_SCOPES))}")
     create_key.add_argument("--name", default=None)
+    _import_commands(sub)
     return parser
+
+
+def _import_commands(sub: Any) -> None:
+    leads = sub.add_parser("leads", help="campaign leads")
+    leads_import = _command(leads.add_subparsers(dest="action", required=True), "import",
+                            "bulk-add leads from a CSV file (phone, name, timezone, ...)")
+    leads_import.add_argument("--campaign", required=True, help="campaign id")
+    leads_import.add_argument("file", help="CSV with a header row; other columns become "
+                              "custom_fields")
+    dnd = sub.add_parser("dnd", help="the platform do-not-disturb registry")
+    dnd_import = _command(dnd.add_subparsers(dest="action", required=True), "import",
+                          "add numbers to the platform DND registry")
+    dnd_import.add_argument("file", help="one E.164 number per line")
 
 
 def _command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -59,6 +75,8 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): commands.db_upgrade,
     ("tenants", "create"): commands.tenants_create,
     ("api-keys", "create"): commands.api_keys_create,
+    ("leads", "import"): imports.leads_import,
+    ("dnd", "import"): imports.dnd_import,
 }
 
 

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, own_row, tenant_page
+from yotel.db.keys import uuid7_batch
 from yotel.db.models import DndEntry, DndRegistryEntry
 from yotel.dnd.schemas import DndAdded, DndEntryOut
 from yotel.domain.errors import NotFound
-from yotel.domain.ids import new_id
 from yotel.domain.phone import is_e164
 from yotel.leads.schemas import Rejection
 
@@ -38,9 +38,10 @@ class DndService:
             if fresh:
                 now = datetime.now(UTC)
                 await session.execute(insert(DndEntry), [  # in order, as leads (leads.service)
-                    {"id": new_id(), "tenant_id": tenant_id, "phone": phone,
+                    {"id": entry_id, "tenant_id": tenant_id, "phone": phone,
                      "created_at": now + timedelta(microseconds=i)}
-                    for i, phone in enumerate(fresh)])
+                    for i, (entry_id, phone) in enumerate(zip(uuid7_batch(len(fresh)), fresh,
+                                                              strict=True))])
         return DndAdded(created=len(fresh), rejected=rejected)
 
     async def list(self, tenant_id: str, *, limit: int, after: Keyset | None,

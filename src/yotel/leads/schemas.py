@@ -16,17 +16,18 @@ UserStatus = Literal["pending", "completed", "failed", "cancelled"]
 StatusSetBy = Literal["system", "ai", "user"]
 RejectReason = Literal["bad_phone", "duplicate", "bad_timezone"]
 MAX_LEADS_PER_REQUEST = 10_000
-CustomFields = Annotated[dict[StrictStr, Any], Field(max_length=100)]
+MAX_PHONE, MAX_NAME, MAX_ZONE, MAX_CUSTOM_FIELDS = 64, 200, 64, 100
+CustomFields = Annotated[dict[StrictStr, Any], Field(max_length=MAX_CUSTOM_FIELDS)]
 
 
 class LeadIn(Closed):
     """One lead of a bulk add. `phone` is checked per row (a bad one is reported, not fatal)."""
 
-    phone: StrictStr = Field(max_length=64)
+    phone: StrictStr = Field(max_length=MAX_PHONE)
     name: ShortText | None = None
     custom_fields: CustomFields = Field(default_factory=dict)
     # Checked per row too (`bad_timezone`), so one typo does not refuse the whole list.
-    timezone: StrictStr | None = Field(default=None, max_length=64)
+    timezone: StrictStr | None = Field(default=None, max_length=MAX_ZONE)
 
 
 class LeadsAdd(Closed):

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, after_keyset, own_row
+from yotel.db.keys import uuid7_batch
 from yotel.db.models import Campaign, Lead
 from yotel.domain.bodies import sent_fields
 from yotel.domain.errors import Conflict
-from yotel.domain.ids import new_id
 from yotel.domain.phone import check_e164
 from yotel.leads.schemas import LeadIn, LeadOut, LeadsAdded, LeadUpdate
 from yotel.leads.screening import screen
@@ -47,10 +47,7 @@ class LeadService:
             existing = await _existing_phones(session, campaign_id, [x.phone for x in leads])
             screened = screen(leads, existing, first_index=first_index)
             if screened.accepted:
-                now = datetime.now(UTC)
-                rows = [_row(tenant_id, campaign_id, lead, now + timedelta(microseconds=i))
-                        for i, lead in enumerate(screened.accepted)]
-                await session.execute(insert(Lead), rows)
+                await session.execute(_INSERT, _rows(tenant_id, campaign_id, screened.accepted))
         return LeadsAdded(created=len(screened.accepted), rejected=screened.rejected)
 
     async def list(self, tenant_id: str, campaign_id: str, *, limit: int,
@@ -109,14 +106,20 @@ async def _existing_phones(session: AsyncSession, campaign_id: str,
     return found
 
 
-def _row(tenant_id: str, campaign_id: str, lead: LeadIn, now: datetime) -> dict[str, Any]:
-    # One microsecond apart: lists (and the dialer, first come first served) keep the order of
-    # a bulk add, since rows are ordered by (created_at, random id).
-    return {"id": new_id(), "tenant_id": tenant_id, "campaign_id": campaign_id,
-            "phone": lead.phone, "name": lead.name, "timezone": lead.timezone,
-            "custom_fields": lead.custom_fields, "status": "pending",
-            "status_set_by": "system", "attempts": 0, "next_attempt_at": now,
-            "created_at": now, "updated_at": now}
+# Core executemany. The timestamps are the database's clock, written in the statement: binding
+# three datetimes per row cost half the CPU of a 100 000-row import on SQLite (each is
+# formatted in Python). A batch shares one `created_at`; its time-ordered ids (`db.keys`) keep
+# the order of the add under the (created_at, id) order of lists and of the dialer.
+_INSERT = insert(Lead.__table__).values(
+    status="pending", status_set_by="system", attempts=0, next_attempt_at=func.now(),
+    created_at=func.now(), updated_at=func.now())
+
+
+def _rows(tenant_id: str, campaign_id: str, leads: Sequence[LeadIn]) -> list[dict[str, Any]]:
+    return [{"id": lead_id, "tenant_id": tenant_id, "campaign_id": campaign_id,
+             "phone": lead.phone, "name": lead.name, "timezone": lead.timezone,
+             "custom_fields": lead.custom_fields}
+            for lead_id, lead in zip(uuid7_batch(len(leads)), leads, strict=True)]
 
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from yotel.api.deps import require_scope
+from yotel.api.deps import RuntimeDep, require_scope
 from yotel.api.pagination import Page, PageRequest, page_request
 from yotel.api.resources import ResourcesDep
 from yotel.api.routes.listing import keyset, page_of
@@ -23,7 +23,7 @@ from yotel.calls.records import (
     Direction,
     Outcome,
 )
-from yotel.domain.errors import ValidationError
+from yotel.domain.errors import PermissionDenied, ValidationError
 from yotel.tenancy.principal import Principal
 
 router = APIRouter(tags=["calls"])
@@ -62,8 +62,21 @@ async def get_call(call_id: str, principal: CallReader, res: ResourcesDep) -> Ca
     return await res.calls.get(principal.tenant_id, call_id)
 
 
+async def session_reader(call_id: str, request: Request, runtime: RuntimeDep) -> Principal:
+    """A tenant key with `calls:read`, or the call's own callback token (issue: the AI reads
+    its session with the token from its metadata frame); another call's token is 403."""
+    principal = await runtime.authenticator.authenticate(request.headers.get("authorization"))
+    if principal.call_id is not None:
+        if principal.call_id != call_id:
+            raise PermissionDenied("this callback token belongs to another call")
+        return principal
+    principal.require("calls:read")
+    return principal
+
+
 @router.get("/ai-sessions/{call_id}", response_model=AiSessionOut)
-async def get_ai_session(call_id: str, principal: CallReader,
+async def get_ai_session(call_id: str,
+                         principal: Annotated[Principal, Depends(session_reader)],
                          res: ResourcesDep) -> AiSessionOut:
     return await res.calls.ai_session(principal.tenant_id, call_id)
 

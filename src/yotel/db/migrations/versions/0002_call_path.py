@@ -119,7 +119,6 @@ def _leads() -> None:
            sa.UniqueConstraint("campaign_id", "phone", name="uq_leads_campaign_id_phone"))
     _created_index("leads", "campaign_id")
     op.create_index("ix_leads_due", "leads", ["campaign_id", "status", "next_attempt_at"])
-    op.create_index("ix_leads_claimed_until", "leads", ["status", "claimed_until"])
 
 
 def _callbacks() -> None:
