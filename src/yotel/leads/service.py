@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
@@ -110,7 +110,7 @@ async def _existing_phones(session: AsyncSession, campaign_id: str,
 # three datetimes per row cost half the CPU of a 100 000-row import on SQLite (each is
 # formatted in Python). A batch shares one `created_at`; its time-ordered ids (`db.keys`) keep
 # the order of the add under the (created_at, id) order of lists and of the dialer.
-_INSERT = insert(Lead.__table__).values(
+_INSERT = insert(cast(Table, Lead.__table__)).values(
     status="pending", status_set_by="system", attempts=0, next_attempt_at=func.now(),
     created_at=func.now(), updated_at=func.now())
 
