@@ -38,6 +38,16 @@ def rtp_between(capture: UdpCapture, start: float, end: float) -> int:
     return sum(1 for t, data in capture.packets if start <= t < end and data[1] & 0x7F == 0)
 
 
+async def flowing(capture: UdpCapture, packets: int = 10, timeout: float = 5.0) -> None:
+    """Until `packets` more RTP packets of ours went out (on a loaded machine the media clock
+    runs late, so a count within a generous time, not a rate, tells sending from silence)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with asyncio.timeout(timeout):
+        while rtp_between(capture, start, loop.time() + 1) < packets:
+            await asyncio.sleep(0.02)
+
+
 async def window(seconds: float) -> tuple[float, float]:
     """A stretch of time starting 100 ms from now (what was in flight has landed)."""
     loop = asyncio.get_running_loop()
@@ -71,14 +81,14 @@ async def test_baresip_hold_gets_recvonly_no_rtp_and_a_versioned_o_line(
             rtp = UdpCapture(src_port=call.leg.session.local_port).start()
             call.leg.session.rtcp_min_interval = 1.0  # reports within the test's seconds
             try:
-                talking = await window(1.0)
+                await flowing(rtp)
                 await phone.command("hold")
                 await _until(lambda: len(sdp_answers(sip)) == 2, phone)
                 held = await window(1.0)
                 assert call.leg.remote_hold
                 await phone.command("resume")
                 await _until(lambda: len(sdp_answers(sip)) == 3, phone)
-                resumed = await window(1.0)
+                await flowing(rtp)
                 await _until(lambda: call.leg.quality.rtt_ms is not None, phone, 15)
                 quality = call.leg.quality
                 await phone.command("hangup")
@@ -92,9 +102,7 @@ async def test_baresip_hold_gets_recvonly_no_rtp_and_a_versioned_o_line(
         "sendrecv", "recvonly", "sendrecv"]
     assert {a.session_id for a in (first, on_hold, back)} == {first.session_id}
     assert [on_hold.version, back.version] == [first.version + 1, first.version + 2]
-    assert rtp_between(rtp, *talking) >= 40  # 50 packets/s
     assert rtp_between(rtp, *held) == 0  # RFC 3264 §6.1: we answered recvonly
-    assert rtp_between(rtp, *resumed) >= 40
     # baresip's RTCP, parsed: its report about our stream, and the round trip.
     assert quality.reports_received >= 1 and quality.peer_fraction_lost == 0
     assert quality.rtt_ms is not None and quality.rtt_ms < 100
@@ -121,17 +129,19 @@ async def test_yotel_holds_baresip_sendonly_with_music_and_inactive_with_silence
         leg = call.leg
         rtp = UdpCapture(src_port=leg.session.local_port).start()
         try:
-            directions, windows = [], []
+            directions = []
             for step in (leg.hold("sendonly"), leg.hold("inactive"), leg.unhold()):
                 await step
                 assert leg.dialog is not None
                 directions.append(SessionDescription.parse(leg.dialog.remote_sdp or b"")
                                   .media.direction)
-                windows.append(await window(0.6))
+                if leg.held and leg.hold_direction == "inactive":
+                    silent = await window(0.6)
+                else:  # music on hold, then the resumed call: our RTP goes on
+                    await flowing(rtp)
             await call.hangup()
         finally:
             rtp.stop()
     assert directions == ["recvonly", "inactive", "sendrecv"]
-    music, silent, resumed = (rtp_between(rtp, *w) for w in windows)
-    assert music >= 20 and silent == 0 and resumed >= 20, (music, silent, resumed)
+    assert rtp_between(rtp, *silent) == 0
     assert not leg.held

@@ -84,6 +84,15 @@ class Wire:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock
 
+    async def flowing(self, packets: int = 10, timeout: float = 5.0) -> None:
+        """Until `packets` more of ours reach the peer (a loaded machine sends late, not
+        never: the count, not the rate, tells sending from silence)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with asyncio.timeout(timeout):
+            while self.peer.sink.count_between(start, loop.time() + 1) < packets:
+                await asyncio.sleep(0.01)
+
     async def sent_during(self, seconds: float) -> int:
         """RTP packets the peer received from us over the next `seconds` (after 60 ms for
         in-flight packets of the previous state)."""
@@ -139,19 +148,19 @@ def origins(answers: list[SessionDescription]) -> list[tuple[int, int]]:
 
 async def test_peer_hold_answered_recvonly_stops_our_rtp_until_resumed(wire: Wire) -> None:
     wire.start_clock()
-    assert await wire.sent_during(0.4) >= 15  # ~20 at 50/s
+    await wire.flowing()
     held = await wire.peer.reoffer(wire.peer.offer("sendonly"))
     assert held.media.direction == "recvonly" and wire.leg.remote_hold
     assert await wire.sent_during(0.5) == 0  # RFC 3264 §6.1: recvonly, we send nothing
     resumed = await wire.peer.reoffer(wire.peer.offer("sendrecv"))
     assert resumed.media.direction == "sendrecv" and not wire.leg.remote_hold
-    assert await wire.sent_during(0.4) >= 15
+    await wire.flowing()
     # The first packet after the silence is marked (RFC 3551 §4.1) and its timestamp covers
     # the time on hold: the RTP clock kept running.
     before = [p for t, p in wire.peer.sink.packets]
     gap = next(i for i in range(1, len(before))
                if before[i].sequence == (before[i - 1].sequence + 1) & 0xFFFF and before[i].marker)
-    assert before[gap].timestamp - before[gap - 1].timestamp >= 8000 * 0.4
+    assert before[gap].timestamp - before[gap - 1].timestamp >= 8000 * 0.5
 
 
 async def test_inactive_hold_stops_us_too_and_rtp_still_arrives(wire: Wire) -> None:
@@ -197,11 +206,12 @@ async def test_our_hold_sendonly_keeps_music_and_inactive_stops_it(wire: Wire) -
     await wire.leg.hold()  # sendonly: the peer answers recvonly; we keep sending (music)
     assert wire.leg.held and wire.leg.local is not None
     assert wire.leg.local.media.direction == "sendonly"
-    assert await wire.sent_during(0.3) >= 10
+    await wire.flowing()
     await wire.leg.hold("inactive")
     assert await wire.sent_during(0.3) == 0
     await wire.leg.unhold()
-    assert not wire.leg.held and await wire.sent_during(0.3) >= 10
+    assert not wire.leg.held
+    await wire.flowing()
     # Three re-INVITEs, three new SDPs of the same session (RFC 3264 §8).
     last = SessionDescription.parse(wire.peer.dialog.remote_sdp or b"")
     first = wire.peer.answers[0]
@@ -224,7 +234,7 @@ async def test_refused_hold_leaves_the_leg_as_it_was(wire: Wire, refusal: str) -
     assert failure.value.status == (488 if refusal == "not_acceptable" else 408)
     assert not wire.leg.held and wire.leg.local is before and wire.leg.session.may_send
     if refusal == "not_acceptable":  # the session goes on as before: we still send
-        assert await wire.sent_during(0.3) >= 10
+        await wire.flowing()
         wire.peer.dialog.on_reinvite = None  # the peer takes the next one
         await wire.leg.hold()
         assert wire.leg.held
