@@ -105,7 +105,9 @@ async def test_baresip_hold_gets_recvonly_no_rtp_and_a_versioned_o_line(
     assert rtp_between(rtp, *held) == 0  # RFC 3264 §6.1: we answered recvonly
     # baresip's RTCP, parsed: its report about our stream, and the round trip.
     assert quality.reports_received >= 1 and quality.peer_fraction_lost == 0
-    assert quality.rtt_ms is not None and quality.rtt_ms < 100
+    # Loopback: milliseconds when idle; a starved loop reads the report late, so the bound
+    # only rules out a unit or echo error (which lands at seconds to hours, or None).
+    assert quality.rtt_ms is not None and 0 <= quality.rtt_ms < 2000
     assert call.leg.session.stats.malformed == 0
 
 

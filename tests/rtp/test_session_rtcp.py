@@ -88,7 +88,7 @@ async def test_two_sessions_exchange_reports_and_measure_the_round_trip(sessions
     for ours, theirs in ((a, b), (b, a)):
         q = ours.quality
         assert q.reports_received >= 1 and q.reports_sent >= 1 and ours.stats.rtcp >= 1
-        assert q.rtt_ms is not None and 0 <= q.rtt_ms < 50  # loopback: well under 50 ms
+        assert q.rtt_ms is not None and 0 <= q.rtt_ms < 1000  # loopback, even when loaded
         assert q.peer_fraction_lost == 0 and q.peer_packets_lost == 0
         assert q.peer_jitter_ms is not None and q.peer_jitter_ms < 20
         assert q.packets_received == theirs.stats.packets_sent and q.packets_lost == 0
