@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     )
     recordings_dir: Path = Path("./recordings")
     data_dir: Path = Path("./data")
+    # This node's name in `calls.node_id` (the owner of a call's media, PRODUCT.md §9); stable
+    # across restarts so a restarted node closes the calls it had live. Default host:sip_port.
+    node_id: str | None = None
+    sip_advertised_host: str | None = None  # SDP c= and Contact when behind NAT; else sip_host
+    # SIGTERM: live calls get this long to end by themselves, then `stop` + close 1001.
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    # §6.6 token_refresh cadence (25 min); tests shrink it to seconds.
+    token_refresh_s: float = Field(default=25 * 60.0, gt=0)
     allow_insecure_urls: bool = False
     secret_key: SecretStr | None = None
     # The REST API's HTTP/1.1 edge (docs/api.md, "The HTTP edge"): a client that has not sent a

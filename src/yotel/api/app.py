@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
@@ -18,6 +19,8 @@ from yotel.api.openapi import install_openapi
 from yotel.api.resources import build_resources, include_routers, voice_agent_reference_checks
 from yotel.api.routes import health, tenant, voice_agents
 from yotel.api.runtime import Runtime
+from yotel.calls.tokens import TOKEN_PREFIX as CALLBACK_TOKEN_PREFIX
+from yotel.calls.tokens import verify_callback_token
 from yotel.counters import Counters, counters_from_url
 from yotel.db.engine import Database
 from yotel.domain.secretbox import SecretBox
@@ -25,13 +28,18 @@ from yotel.settings import Settings
 from yotel.tenancy.auth import Authenticator
 from yotel.voice_agents.service import VoiceAgentService
 
+if TYPE_CHECKING:
+    from yotel.node import Shared
+
 API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings, *, counters: Counters | None = None,
+               shared: Shared | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The REST API. `counters` may be injected (tests); otherwise it is built from
-    `YOTEL_REDIS_URL` and owned (closed) by the app."""
+    """The REST API. Run by `yotel serve`, it shares the node's services (`shared`: database,
+    counters, call layer); alone (tests of the API), it builds its own database and counters
+    (`counters` may be injected) and has no call layer."""
     database_url = settings.database().url
     secret = settings.require_secret_key().get_secret_value()
     allow_insecure = settings.url_policy().allow_insecure
@@ -41,20 +49,28 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            db = Database(database_url)
-            stack.push_async_callback(db.dispose)
-            backend = counters
-            if backend is None:  # ours to build and to close
-                backend = counters_from_url(redis_url)
-                stack.push_async_callback(backend.close)
-            box = SecretBox(secret)
-            service = VoiceAgentService(db=db, box=box, counters=backend,
-                                        allow_insecure_urls=allow_insecure,
-                                        reference_checks=voice_agent_reference_checks())
+            if shared is not None:
+                db, backend, box = shared.db, shared.counters, shared.box
+                service = shared.voice_agents
+            else:
+                db = Database(database_url)
+                stack.push_async_callback(db.dispose)
+                if counters is None:  # ours to build and to close
+                    backend = counters_from_url(redis_url)
+                    stack.push_async_callback(backend.close)
+                else:
+                    backend = counters
+                box = SecretBox(secret)
+                service = VoiceAgentService(db=db, box=box, counters=backend,
+                                            allow_insecure_urls=allow_insecure,
+                                            reference_checks=voice_agent_reference_checks())
             app.state.resources = build_resources(db, box, allow_insecure_urls=allow_insecure,
                                                   public_url=public_url)
+            app.state.calls = shared.calls if shared is not None else None
+            authenticator = Authenticator(db)
+            authenticator.register(CALLBACK_TOKEN_PREFIX, verify_callback_token)
             app.state.runtime = Runtime(
-                db=db, counters=backend, authenticator=Authenticator(db), voice_agents=service,
+                db=db, counters=backend, authenticator=authenticator, voice_agents=service,
                 allow_insecure_urls=allow_insecure, redis_configured=redis_url is not None)
             yield
 

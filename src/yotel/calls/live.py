@@ -20,11 +20,11 @@ from yotel.aio.scope import TaskScope
 from yotel.calls.history import CallHistory
 from yotel.media.call import Call
 from yotel.media.events import CallEnd, CallEvent, Outcome
+from yotel.voice_agents.slots import DEFAULT_LEASE_TTL_S as LEASE_TTL_S
+from yotel.voice_agents.slots import DEFAULT_RENEW_INTERVAL_S as LEASE_RENEW_S
 from yotel.voice_agents.slots import AgentSlots
 
 log = logging.getLogger(__name__)
-LEASE_TTL_S = 60.0
-LEASE_RENEW_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ class LiveCall:
             except Exception:  # a row we could not write must not stop the call's history
                 log.exception("call %s: recording event %s failed", self.id, event.kind)
             if event.kind == "ended":
+                await self.scope.close()  # the lease renewal stops; this task is spared
                 return
 
     async def _handle(self, event: CallEvent) -> None:

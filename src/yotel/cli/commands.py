@@ -14,6 +14,7 @@ from yotel.cli.runner import Runner
 from yotel.db import migrate
 from yotel.db.engine import Database
 from yotel.domain.errors import ServiceUnavailable
+from yotel.node import NodeServices
 from yotel.settings import Settings
 from yotel.tenancy.api_keys import create_api_key
 from yotel.tenancy.tenants import create_tenant
@@ -84,15 +85,22 @@ async def _serve(settings: Settings, *, as_json: bool) -> None:
     finally:
         await db.dispose()
     api = settings.api()
-    server = ApiServer(create_app(settings), host=api.host, port=api.port, limits=api.limits)
-    runner = Runner([server])
+    node = NodeServices(settings)
+    server = ApiServer(create_app(settings, shared=node.shared), host=api.host, port=api.port,
+                       limits=api.limits)
+    # Stopped newest first: the node drains its calls while the API still answers verbs.
+    runner = Runner([server, node])
     runner.install_signal_handlers()
-    await runner.run(lambda: _announce(server, settings, as_json=as_json))
+    await runner.run(lambda: _announce(server, node, settings, as_json=as_json))
 
 
-def _announce(server: ApiServer, settings: Settings, *, as_json: bool) -> None:
+def _announce(server: ApiServer, node: NodeServices, settings: Settings, *,
+              as_json: bool) -> None:
+    sip_host, sip_port = node.engine.sip_address
     if as_json:
-        print(json.dumps({"api_url": server.base_url,
-                          "public_url": settings.effective_public_url}), flush=True)
+        announced = {"api_url": server.base_url, "public_url": settings.effective_public_url,
+                     "sip": f"udp:{sip_host}:{sip_port}", "node_id": node.calls.config.node_id}
+        print(json.dumps(announced), flush=True)
     else:
-        log.info("yotel API listening on %s", server.base_url)
+        log.info("yotel API listening on %s, SIP on udp %s:%d", server.base_url, sip_host,
+                 sip_port)

@@ -29,6 +29,7 @@ class Phone:
     dialog: Dialog | None = None
     received: list[tuple[float, bytes]] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
+    invites: list[IncomingInvite] = field(default_factory=list)
     invited: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     _sender: asyncio.Task[None] | None = None
@@ -50,6 +51,7 @@ class Phone:
         return self.rtp
 
     async def _on_invite(self, incoming: IncomingInvite) -> None:
+        self.invites.append(incoming)
         self.invited.set()
         await incoming.ringing()
         if self.answer_mode == "busy":
