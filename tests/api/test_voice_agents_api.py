@@ -11,6 +11,7 @@ import pytest
 
 from yotel.settings import Settings
 from yotel.testing.server import running_server
+from yotel.voice_agents.slots import AgentSlots
 
 BASE = "/api/v1/voice-agents"
 SECRET = "tok-very-secret-4f1b"
@@ -139,13 +140,15 @@ async def test_active_calls_is_live_and_blocks_delete(
     tk = await make_tenant_key("voice_agents:write")
     agent = (await http.post(BASE, headers=tk.headers, json=_agent())).json()
     url = f"{BASE}/{agent['id']}"
-    key = f"voice_agent:{agent['id']}:active"
-    await counters.incr(key, 2)
+    slots = AgentSlots(counters)
+    for call_id in ("call-1", "call-2"):
+        assert await slots.acquire(agent["id"], call_id, agent["max_concurrent"])
     try:
         assert (await http.get(url, headers=tk.headers)).json()["active_calls"] == 2
         _assert_error(await http.delete(url, headers=tk.headers), 409, "conflict")
     finally:
-        await counters.decr(key, 2)
+        for call_id in ("call-1", "call-2"):
+            await slots.release(agent["id"], call_id)
     assert (await http.delete(url, headers=tk.headers)).status_code == 204
 
 

@@ -11,7 +11,8 @@ from yotel.domain.ids import new_id
 from yotel.domain.secretbox import SecretBox
 from yotel.tenancy.tenants import create_tenant, update_tenant
 from yotel.voice_agents.schemas import VoiceAgentCreate, VoiceAgentUpdate
-from yotel.voice_agents.service import VoiceAgentService, active_key
+from yotel.voice_agents.service import VoiceAgentService
+from yotel.voice_agents.slots import AgentSlots
 
 URL = "wss://ai.example.com/ws"
 
@@ -78,13 +79,13 @@ async def test_list_is_keyset_paginated(service: VoiceAgentService) -> None:
 async def test_delete_refused_while_in_use(service: VoiceAgentService) -> None:
     tenant = await _tenant(service)
     busy = await service.create(tenant, _spec())
-    counters: Any = service.counters
-    await counters.incr(active_key(busy.id))
+    slots = AgentSlots(service.counters)
+    assert await slots.acquire(busy.id, "call-1", 5)
     try:
-        with pytest.raises(Conflict, match="active call"):
+        with pytest.raises(Conflict, match="1 active call"):
             await service.delete(tenant, busy.id)
     finally:
-        await counters.decr(active_key(busy.id))
+        await slots.release(busy.id, "call-1")
     default = await service.create(tenant, _spec(name="default"))
     await update_tenant(service.db, tenant, {"default_voice_agent_id": default.id},
                         allow_insecure_urls=False)

@@ -2,13 +2,17 @@
 
 It holds what must be global across nodes and cheap to touch on every call or request:
 - `max_concurrent` slots: `acquire_slot(key, limit)` / `release_slot(key)`, read with `get`;
+- per-holder leases: `acquire_lease(key, holder, limit, ttl_s)`, renewed by their holder and
+  counted live with `count_leases`; each lease expires on its own, so the slot of a node that
+  died drains after `ttl_s` even while other holders keep the key busy;
 - per-call rate limits: `rate_limit(key, limit, window_s)` (a sliding window, so ten requests can
   never pass in any 1 s span, whatever the window alignment);
 - idempotency records: `set_if_absent(key, "pending", ttl_s)` claims a key, `set_value` stores the
   response under the same key, `get_value` replays it.
 
 Every compound operation is atomic in both backends (a critical section without an await
-in-process, one Lua script in Redis). A key holds either a counter or a string value, never both.
+in-process, one Lua script in Redis). A key holds one kind of thing (a counter, a string value, a
+rate window or a lease set); using it as another kind is a `TypeError` in both backends.
 """
 
 from __future__ import annotations
@@ -60,6 +64,24 @@ class Counters(Protocol):
         """Give a slot back; never drives the count below zero."""
         ...
 
+    async def acquire_lease(self, key: str, holder: str, limit: int, ttl_s: float) -> bool:
+        """Atomically: drop the expired leases of `key`; if `holder` holds one, renew it to
+        `ttl_s` from now and return True; else take one if fewer than `limit` are live."""
+        ...
+
+    async def renew_lease(self, key: str, holder: str, ttl_s: float) -> bool:
+        """Push a live lease's expiry to `ttl_s` from now; False when it expired or never
+        existed (the holder lost its slot)."""
+        ...
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        """Drop `holder`'s lease; idempotent."""
+        ...
+
+    async def count_leases(self, key: str) -> int:
+        """Live leases of `key`; expired ones are never counted."""
+        ...
+
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
         """Admit at most `limit` requests in any `window_s` span; a refused request uses no
         permit."""
@@ -98,6 +120,14 @@ def check_rate_limit_args(limit: int, window_s: float) -> None:
         raise ValueError(f"rate limit must be at least 1, got {limit}")
     if not (window_s > 0 and math.isfinite(window_s)):
         raise ValueError(f"rate-limit window must be a positive number of seconds, got {window_s}")
+
+
+def check_lease_args(holder: str, limit: int = 1) -> None:
+    # The empty member tags a Redis sorted set as a lease set (redis.py), so no holder may be it.
+    if not holder:
+        raise ValueError("a lease holder must be a non-empty string")
+    if limit < 1:
+        raise ValueError(f"lease limit must be at least 1, got {limit}")
 
 
 def check_ttl(ttl_s: float | None) -> None:

@@ -3,10 +3,11 @@
 asyncio runs one coroutine at a time and no method here awaits inside its critical section, so
 each operation is atomic without a lock. Time comes from an injectable monotonic clock.
 
-One keyspace holds counters, string values and rate windows, as in Redis: using a key as the
-wrong kind is a `TypeError` in both backends. Expired keys are dropped when touched and, so that
-records nobody reads again (24 h idempotency records, the rate windows of ended calls) do not pile
-up, by a sweep of the whole store at most once per `sweep_interval_s`, run from a write.
+One keyspace holds counters, string values, rate windows and lease sets, as in Redis: using a
+key as the wrong kind is a `TypeError` in both backends. Expired keys are dropped when touched
+and, so that records nobody reads again (24 h idempotency records, the rate windows of ended
+calls) do not pile up, by a sweep of the whole store at most once per `sweep_interval_s`, run
+from a write.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from yotel.counters.base import (
     Counters,
     RateLimitResult,
+    check_lease_args,
     check_rate_limit_args,
     check_ttl,
     join_namespace,
@@ -41,16 +43,31 @@ class _Window:
 
 
 @dataclass
+class _Leases:
+    """Holder -> expiry of each lease; the key lives as long as its latest lease."""
+
+    expiry: dict[str, float] = field(default_factory=dict)
+
+    def trim(self, now: float) -> None:
+        for holder in [h for h, at in self.expiry.items() if at <= now]:
+            del self.expiry[holder]
+
+
+_Value = int | str | _Window | _Leases
+
+
+@dataclass
 class _Entry:
-    value: int | str | _Window
+    value: _Value
     expires_at: float | None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
 
-def _kind(value: int | str | _Window) -> str:
-    return {int: "a counter", str: "a string value"}.get(type(value), "a rate window")
+def _kind(value: _Value) -> str:
+    kinds = {int: "a counter", str: "a string value", _Window: "a rate window"}
+    return kinds.get(type(value), "a lease set")
 
 
 @dataclass
@@ -71,7 +88,7 @@ class _Store:
         check_ttl(ttl_s)
         return None if ttl_s is None else self.clock() + ttl_s
 
-    def put(self, key: str, value: int | str | _Window, expires_at: float | None) -> None:
+    def put(self, key: str, value: _Value, expires_at: float | None) -> None:
         self.maybe_sweep()
         self.entries[key] = _Entry(value, expires_at)
 
@@ -128,6 +145,53 @@ class MemoryCounters(Counters):
         if self._int(key) > 0:
             await self.incr(key, -1)
 
+    async def acquire_lease(self, key: str, holder: str, limit: int, ttl_s: float) -> bool:
+        check_lease_args(holder, limit)
+        check_ttl(ttl_s)
+        leases = self._leases(key)
+        if holder not in leases.expiry and len(leases.expiry) >= limit:
+            self._keep(key, leases)
+            return False
+        leases.expiry[holder] = self._store.clock() + ttl_s
+        self._keep(key, leases)
+        return True
+
+    async def renew_lease(self, key: str, holder: str, ttl_s: float) -> bool:
+        check_lease_args(holder)
+        check_ttl(ttl_s)
+        leases = self._leases(key)
+        held = holder in leases.expiry
+        if held:
+            leases.expiry[holder] = self._store.clock() + ttl_s
+        self._keep(key, leases)
+        return held
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        check_lease_args(holder)
+        leases = self._leases(key)
+        leases.expiry.pop(holder, None)
+        self._keep(key, leases)
+
+    async def count_leases(self, key: str) -> int:
+        return len(self._leases(key).expiry)
+
+    def _leases(self, key: str) -> _Leases:
+        """The live leases of `key` (expired ones dropped), empty when the key is absent."""
+        entry = self._store.live(self._k(key))
+        if entry is None:
+            return _Leases()
+        if not isinstance(entry.value, _Leases):
+            raise TypeError(f"key {key!r} holds {_kind(entry.value)}, not a lease set")
+        entry.value.trim(self._store.clock())
+        return entry.value
+
+    def _keep(self, key: str, leases: _Leases) -> None:
+        # As in Redis: the key expires with its latest lease and vanishes with its last one.
+        if leases.expiry:
+            self._store.put(self._k(key), leases, max(leases.expiry.values()))
+        else:
+            self._store.entries.pop(self._k(key), None)
+
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
         check_rate_limit_args(limit, window_s)
         now = self._store.clock()
@@ -160,8 +224,8 @@ class MemoryCounters(Counters):
         entry = self._store.live(self._k(key))
         if entry is None:
             return None
-        if isinstance(entry.value, _Window):
-            raise TypeError(f"key {key!r} holds a rate window, not a string value")
+        if not isinstance(entry.value, int | str):
+            raise TypeError(f"key {key!r} holds {_kind(entry.value)}, not a string value")
         return str(entry.value)
 
     async def set_value(self, key: str, value: str, ttl_s: float | None = None) -> None:

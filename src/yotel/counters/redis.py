@@ -1,9 +1,10 @@
 """Redis counters: shared by every node (PRODUCT.md §9).
 
 Every compound operation is one Lua script, so two nodes can never both take the last slot or
-both pass a rate limit's last permit. Time for rate limits comes from Redis (`TIME`), not the
-nodes' clocks, so skew between hosts does not widen a window. Every redis-py error is translated
-here into `CountersUnavailableError`; nothing from redis leaks to callers.
+both pass a rate limit's last permit. Time for rate limits and leases comes from Redis (`TIME`),
+not the nodes' clocks, so skew between hosts neither widens a window nor stretches a lease.
+Every redis-py error is translated here into `CountersUnavailableError`; nothing from redis leaks
+to callers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from yotel.counters.base import (
     Counters,
     CountersUnavailableError,
     RateLimitResult,
+    check_lease_args,
     check_rate_limit_args,
     check_ttl,
     join_namespace,
@@ -43,6 +45,11 @@ return v
 # GET fails with WRONGTYPE on a rate window; a string that is not a number gets the error INCR
 # would give, so both read as the caller's TypeError rather than an outage.
 _NOT_INTEGER = "return redis.error_reply('ERR value is not an integer or out of range')"
+
+# What Redis answers for a command on a key of another type; a sorted set that is not the kind
+# the script expects (a rate window, a lease set) gets it too.
+_WRONGTYPE = ("redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of "
+              "value')")
 
 _ACQUIRE = """
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -65,6 +72,7 @@ return 0
 # server's clock. Refused hits are not recorded, so a client hammering a closed window does not
 # keep it closed. The key expires one window after the last admitted hit.
 _RATE = """
+if redis.call('ZSCORE', KEYS[1], '') then return """ + _WRONGTYPE + """ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
@@ -84,6 +92,64 @@ return {allowed, count, reset}
 """
 
 
+# Leases: one sorted-set member per holder, scored by its expiry in microseconds of the server's
+# clock. The empty member (score 0, never a holder: base.check_lease_args) tags the set as a lease
+# set, so a rate window (also a sorted set) used as one, or the reverse, is a WRONGTYPE error as
+# in the memory backend. Every write ends in `settle`: the key expires with its latest lease and
+# is deleted with its last one, so an abandoned key vanishes on its own.
+_LEASE_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+if not redis.call('ZSCORE', key, '') and redis.call('EXISTS', key) == 1 then
+  return """ + _WRONGTYPE + """
+end
+local function settle()
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] == nil or tonumber(last[2]) <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('PEXPIRE', key, math.ceil((tonumber(last[2]) - now) / 1000))
+  end
+end
+redis.call('ZREMRANGEBYSCORE', key, '(0', now)
+"""
+
+# ARGV: holder, limit, ttl in microseconds.
+_LEASE_ACQUIRE = _LEASE_PRELUDE + """
+local ok = 0
+local live = math.max(redis.call('ZCARD', key) - 1, 0)
+if redis.call('ZSCORE', key, ARGV[1]) or live < tonumber(ARGV[2]) then
+  redis.call('ZADD', key, 0, '', now + tonumber(ARGV[3]), ARGV[1])
+  ok = 1
+end
+settle()
+return ok
+"""
+
+# ARGV: holder, ttl in microseconds.
+_LEASE_RENEW = _LEASE_PRELUDE + """
+local ok = 0
+if redis.call('ZSCORE', key, ARGV[1]) then
+  redis.call('ZADD', key, 'XX', now + tonumber(ARGV[2]), ARGV[1])
+  ok = 1
+end
+settle()
+return ok
+"""
+
+_LEASE_RELEASE = _LEASE_PRELUDE + """
+redis.call('ZREM', key, ARGV[1])
+settle()
+return 0
+"""
+
+_LEASE_COUNT = _LEASE_PRELUDE + """
+settle()
+return math.max(redis.call('ZCARD', key) - 1, 0)
+"""
+
+
 @dataclass(frozen=True)
 class _Scripts:
     """Scripts registered once per client; redis-py runs them by SHA (EVALSHA) and loads them
@@ -93,11 +159,17 @@ class _Scripts:
     acquire: AsyncScript
     release: AsyncScript
     rate: AsyncScript
+    lease_acquire: AsyncScript
+    lease_renew: AsyncScript
+    lease_release: AsyncScript
+    lease_count: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> _Scripts:
-        return cls(incr=redis.register_script(_INCR), acquire=redis.register_script(_ACQUIRE),
-                   release=redis.register_script(_RELEASE), rate=redis.register_script(_RATE))
+        sources = {"incr": _INCR, "acquire": _ACQUIRE, "release": _RELEASE, "rate": _RATE,
+                   "lease_acquire": _LEASE_ACQUIRE, "lease_renew": _LEASE_RENEW,
+                   "lease_release": _LEASE_RELEASE, "lease_count": _LEASE_COUNT}
+        return cls(**{name: redis.register_script(src) for name, src in sources.items()})
 
 
 def _is_type_error(exc: ResponseError) -> bool:
@@ -110,6 +182,11 @@ def _is_type_error(exc: ResponseError) -> bool:
 def _ms(ttl_s: float) -> int:
     check_ttl(ttl_s)
     return max(1, round(ttl_s * 1000))
+
+
+def _us(ttl_s: float) -> int:
+    check_ttl(ttl_s)
+    return max(1, round(ttl_s * 1_000_000))
 
 
 def _ms_arg(ttl_s: float | None) -> str:
@@ -180,6 +257,21 @@ class RedisCounters(Counters):
 
     async def release_slot(self, key: str) -> None:
         await self._run(self._scripts.release, key)
+
+    async def acquire_lease(self, key: str, holder: str, limit: int, ttl_s: float) -> bool:
+        check_lease_args(holder, limit)
+        return bool(await self._run(self._scripts.lease_acquire, key, holder, limit, _us(ttl_s)))
+
+    async def renew_lease(self, key: str, holder: str, ttl_s: float) -> bool:
+        check_lease_args(holder)
+        return bool(await self._run(self._scripts.lease_renew, key, holder, _us(ttl_s)))
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        check_lease_args(holder)
+        await self._run(self._scripts.lease_release, key, holder)
+
+    async def count_leases(self, key: str) -> int:
+        return int(await self._run(self._scripts.lease_count, key))
 
     async def rate_limit(self, key: str, limit: int, window_s: float) -> RateLimitResult:
         check_rate_limit_args(limit, window_s)

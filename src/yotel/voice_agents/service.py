@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import and_, or_, select
@@ -25,19 +25,9 @@ from yotel.domain.ids import is_uuid, new_id
 from yotel.domain.secretbox import SecretBox
 from yotel.domain.urls import check_ws_url
 from yotel.voice_agents.schemas import AudioConfig, VoiceAgentCreate, VoiceAgentUpdate
+from yotel.voice_agents.slots import AgentSlots, LeaseStore
 
 log = logging.getLogger(__name__)
-
-
-class ActiveCallCounter(Protocol):
-    """The slice of `yotel.counters.Counters` this service reads."""
-
-    async def get(self, key: str) -> int: ...
-
-
-def active_key(agent_id: str) -> str:
-    """Counter key of an agent's live calls (docs/architecture.md, "Counters")."""
-    return f"voice_agent:{agent_id}:active"
 
 
 # A reference check says why an agent cannot be deleted (e.g. "used by campaign X"), or None.
@@ -70,7 +60,7 @@ class VoiceAgentRecord:
 class VoiceAgentService:
     db: Database
     box: SecretBox
-    counters: ActiveCallCounter
+    counters: LeaseStore
     allow_insecure_urls: bool
     reference_checks: list[ReferenceCheck] = field(default_factory=list)
 
@@ -135,7 +125,7 @@ class VoiceAgentService:
 
     async def active_calls(self, agent_id: str) -> int:
         try:
-            return max(0, await self.counters.get(active_key(agent_id)))
+            return await AgentSlots(self.counters).active(agent_id)
         except CountersUnavailableError as exc:
             raise ServiceUnavailable("the counters store is unavailable") from exc
 
