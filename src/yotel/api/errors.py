@@ -77,15 +77,15 @@ def _hidden_detail(detail: Mapping[str, Any], hide: Collection[str]) -> dict[str
 def request_values(request: Request) -> list[str]:
     """What this request sent that an error message must not quote: path parameters, query
     values, the credential, and the strings of a JSON body; longest first, so a value is hidden
-    whole. Short or purely numeric values are left (they are not secrets, and "5" is in many
-    messages)."""
+    whole. Values under 4 characters, and numbers under 8 digits, are left: they are no secret
+    and "5" or "200" is in many messages of our own."""
     values = [*request.path_params.values(), *request.query_params.values(),
               request.headers.get("authorization", "")]
     body = request.scope.get(BODY_SCOPE_KEY)
     if body:
         with contextlib.suppress(ValueError):
             values.extend(text for _, text in json_strings(json.loads(body), keys=False))
-    kept = {v for v in values if isinstance(v, str) and len(v) >= 4 and not v.isdigit()}
+    kept = {v for v in values if isinstance(v, str) and len(v) >= (8 if v.isdigit() else 4)}
     return sorted(kept, key=len, reverse=True)
 
 
