@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
@@ -115,6 +116,7 @@ async def test_a_long_tick_never_stops_udp_timers_or_sip() -> None:
 async def test_a_long_tick_never_stops_the_api(http: httpx.AsyncClient) -> None:
     async def get() -> None:
         assert (await http.get("/healthz")).status_code == 200
+    await get()  # the first request's connection and app warm-up (~0.4 s) are not the clock's
     async with overrunning_clock():
         elapsed = await timed(get)
     assert elapsed < BOUND_S
@@ -135,8 +137,9 @@ async def test_ticks_it_cannot_make_are_skipped_and_lateness_is_bounded() -> Non
     assert clock.max_lateness_s <= MAX_LATE_PERIODS * clock.period_s + 0.015
     gaps = [b - a for a, b in itertools.pairwise(fired)]
     assert min(gaps[:10]) > BUSY_S  # no back-to-back catch-up burst while overrunning
-    # Once the work is light again the clock is back on its 20 ms cadence.
-    assert all(abs(gap - clock.period_s) < 0.012 for gap in gaps[-5:]), gaps[-5:]
+    # Once the work is light again the clock is back on its 20 ms cadence (the median: a
+    # loaded box may still make it catch up one tick back to back now and then).
+    assert abs(statistics.median(gaps[-8:]) - clock.period_s) < 0.004, gaps[-8:]
 
 
 async def test_a_failing_subscriber_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -29,7 +29,7 @@ from yotel.media.stats import Histogram
 
 log = logging.getLogger(__name__)
 TICK_S = 0.020
-MAX_LATE_PERIODS = 2  # a step later than this is skipped ahead (whole periods) instead of fired
+MAX_LATE_PERIODS = 5  # a step later than this is skipped ahead (whole periods) instead of fired
 # The share of the loop's time the clock leaves to everything else when its own work overruns
 # the period: after a step whose work took w, it sleeps at least w * RESERVE / (1 - RESERVE).
 RESERVE = 0.25
@@ -106,7 +106,8 @@ class MediaClock:
                 # Due already: still give the loop a turn (I/O callbacks, timers, other
                 # tasks), and a reserve of time when it was our own work that overran.
                 await asyncio.sleep(work_s * RESERVE / (1 - RESERVE) if work_s > step_s else 0)
-                step = self._skip_late(start, step, step_s, loop.time())
+            # Checked after every wait: someone else may have held the loop meanwhile.
+            step = self._skip_late(start, step, step_s, loop.time())
             now = loop.time()
             self._note_lateness(now - (start + step * step_s))
             started = time.perf_counter()
