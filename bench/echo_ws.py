@@ -1,6 +1,6 @@
 """A minimal WebSocket echo server (RFC 6455) for the benchmark's voice AI: the handshake with
-the subprotocol, binary frames echoed, pings answered, close answered. Nothing else (no
-extensions, no fragmentation: Yotel's fork sends neither).
+the subprotocol, binary frames echoed (those `on_binary` says to), pings answered, close
+answered. Nothing else (no extensions, no fragmentation: Yotel's fork sends neither).
 
 Why not the `websockets` server: at 200 calls the echo AI shares the 2-core machine with Yotel
 and the load generator, and the library's per-message machinery (a task wake-up, a lock and an
@@ -21,7 +21,7 @@ from websockets.speedups import apply_mask  # the library's C unmasking loop
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 BINARY, TEXT, CLOSE, PING, PONG = 0x2, 0x1, 0x8, 0x9, 0xA
-OnBinary = Callable[[bytes], None]
+OnBinary = Callable[[bytes], bool]  # True: echo it
 
 
 def accept_key(key: bytes) -> bytes:
@@ -92,8 +92,8 @@ class EchoServerProtocol(asyncio.Protocol):
             payload = apply_mask(bytes(buffer[at + 4:end]), bytes(buffer[at:at + 4]))
             del buffer[:end]
             if opcode == BINARY:
-                self.on_binary(payload)
-                transport.write(frame(BINARY, payload))
+                if self.on_binary(payload):
+                    transport.write(frame(BINARY, payload))
             elif opcode == PING:
                 transport.write(frame(PONG, payload))
             elif opcode == CLOSE:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -36,12 +37,12 @@ from typing import Any
 
 import numpy as np
 import uvloop
-from rtpengine import RtpEngine  # bench/rtpengine.py: the script's folder is on sys.path
+from rtpengine import NgError, RtpEngine  # bench/rtpengine.py: the script's folder is on sys.path
 
 from yotel.media.stats import Histogram
 from yotel.rtp import g711
 from yotel.rtp.packet import HEADER
-from yotel.sip.dialog import Dialog
+from yotel.sip.dialog import Dialog, InviteFailed
 from yotel.sip.sdp import SessionDescription, accept_answer, answer, build_offer
 from yotel.sip.ua import UserAgent
 
@@ -146,6 +147,7 @@ class Load:
         self.sent_at: dict[int, float] = {}
         self.round_trip = Histogram()
         self.stopped = False
+        self.failed: list[str] = []  # calls that could not be set up, and why
 
     async def open_rtp(self) -> CallerRtp:
         _, rtp = await self.loop.create_datagram_endpoint(lambda: CallerRtp(self),
@@ -215,7 +217,12 @@ async def run_yotel(args: argparse.Namespace, yotel: Role, ai: Role) -> dict[str
             offer = build_offer("127.0.0.1", rtp.port, ["PCMU"])
             outgoing = await ua.invite(f"sip:bench{index}@127.0.0.1:{sip_port}",
                                        from_uri="sip:load@127.0.0.1", sdp=bytes(offer))
-            dialog = await outgoing.wait_answer(timeout=20)
+            try:
+                dialog = await outgoing.wait_answer(timeout=20)
+            except InviteFailed as exc:  # counted: the run goes on with the calls it has
+                load.failed.append(f"{exc.status} {exc.reason}")
+                rtp.transport.close()  # type: ignore[union-attr]
+                return
             agreed = accept_answer(offer, SessionDescription.parse(dialog.remote_sdp or b""))
             rtp.remote = (agreed.remote_address, agreed.remote_port)
             load.calls.append(rtp)
@@ -256,6 +263,7 @@ def traffic(load: Load, counts: dict[str, Any]) -> dict[str, Any]:
     down_lost = max(counts["echoed"] - load.received, 0)
     return {
         "calls_connected": len(load.calls),
+        **({"calls_failed": sorted(set(load.failed))} if load.failed else {}),
         "caller_to_ai": {"packets_sent": load.sent, "packets_received": counts["received"],
                          "packets_lost": up_lost},
         "ai_to_caller": {"packets_sent": counts["echoed"], "packets_received": load.received,
@@ -279,6 +287,9 @@ def report(args: argparse.Namespace, load: Load, stats: dict[str, Any],
         "yotel_tick_p99_ms": stats["tick_p99_ms"],
         "timeline_silence_filled": stats["timeline_filled"],
         "timeline_late_dropped": stats["timeline_late"],
+        # AI audio queued for playout at the end (the echo's backlog: WS→RTP waits behind it)
+        "ai_queued_ms_median": stats["ai_queued_ms_median"],
+        "ai_queued_ms_max": stats["ai_queued_ms_max"],
         "cores_used": cores(cpu, args.seconds),  # the box has 2; all three share them
     }
 
@@ -298,12 +309,17 @@ async def run_rtpengine(args: argparse.Namespace, engine: RtpEngine,
             rtp = await load.open_rtp()
             offer = build_offer("127.0.0.1", rtp.port, ["PCMU"])
             ids = {"call-id": f"bench-{index}", "from-tag": f"caller-{index}"}
-            to_callee = await ng.command("offer", sdp=bytes(offer), codec=codec,
-                                         replace=["origin", "session-connection"], **ids)
-            callee_sdp, _ = answer(SessionDescription.parse(to_callee["sdp"]), "127.0.0.1",
-                                   callee_port, [law])
-            to_caller = await ng.command("answer", sdp=bytes(callee_sdp),
-                                         **{"to-tag": f"callee-{index}"}, **ids)
+            try:
+                to_callee = await ng.command("offer", sdp=bytes(offer), codec=codec,
+                                             replace=["origin", "session-connection"], **ids)
+                callee_sdp, _ = answer(SessionDescription.parse(to_callee["sdp"]),
+                                       "127.0.0.1", callee_port, [law])
+                to_caller = await ng.command("answer", sdp=bytes(callee_sdp),
+                                             **{"to-tag": f"callee-{index}"}, **ids)
+            except NgError as exc:  # counted: the run goes on with the calls it has
+                load.failed.append(str(exc))
+                rtp.transport.close()  # type: ignore[union-attr]
+                return
             agreed = accept_answer(offer, SessionDescription.parse(to_caller["sdp"]))
             rtp.remote = (agreed.remote_address, agreed.remote_port)
             load.calls.append(rtp)
@@ -366,6 +382,8 @@ def main() -> None:
                         help="do not record the calls (real AI calls all record)")
     parser.add_argument("--no-rtpengine", dest="rtpengine", action="store_false",
                         help="Yotel's run only")
+    parser.add_argument("--no-yotel", dest="yotel", action="store_false",
+                        help="rtpengine's run only")
     parser.add_argument("--websockets-ai", action="store_true",
                         help="the echo AI on the websockets library (default: bench/echo_ws.py)")
     parser.add_argument("--py-spy", metavar="FILE", default=None,
@@ -375,16 +393,21 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.calls <= 1000 or not 0 < args.seconds <= 600:
         parser.error("1-1000 calls, at most 600 seconds")
+    # A SIGTERM unwinds like Ctrl-C, so the `finally`s stop rtpengine and the child roles.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.spy = None
-    result = yotel_run(args)
-    if args.spy is not None:
-        args.spy.wait(30)
-    print(json.dumps(result), flush=True)
+    result: dict[str, Any] = {"calls": args.calls, "seconds": args.seconds}
+    if args.yotel:
+        result = yotel_run(args)
+        if args.spy is not None:
+            args.spy.wait(30)
+        print(json.dumps(result), flush=True)
     if args.rtpengine:
-        theirs = rtpengine_run(args)
-        result["rtpengine"] = theirs
-        result["cpu_ratio_vs_rtpengine"] = round(
-            result["cpu_ms_per_call_second"] / max(theirs["cpu_ms_per_call_second"], 1e-9), 2)
+        result["rtpengine"] = theirs = rtpengine_run(args)
+        if args.yotel:
+            result["cpu_ratio_vs_rtpengine"] = round(
+                result["cpu_ms_per_call_second"] / max(theirs["cpu_ms_per_call_second"], 1e-9),
+                2)
     print(json.dumps(result))
 
 

@@ -6,8 +6,9 @@
   Prints `{"sip_port": ...}`, then answers one JSON line per command read on stdin: `cpu` (its
   own CPU seconds so far, every thread), `stats` (the engine's histograms and counters), `quit`.
 - `ai`: a lean echo voice AI over WebSocket (what FakeVoiceAI's echo mode does, without keeping
-  every frame), on `echo_ws`'s minimal server; `ai-websockets`: the same on the `websockets`
-  library's server. Prints `{"url": ...}`; answers `counts` and `quit` the same way.
+  every frame; the caller timeline's silence fill is not echoed), on `echo_ws`'s minimal
+  server; `ai-websockets`: the same on the `websockets` library's server. Prints
+  `{"url": ...}`; answers `counts` and `quit` the same way.
 - `rtp-echo N`: N UDP sockets echoing every packet to its sender: the callee side of the
   rtpengine run. Prints `{"ports": [...]}`; answers `counts` and `quit`.
 """
@@ -56,11 +57,23 @@ async def commands() -> asyncio.StreamReader:
     return reader
 
 
+def bench_admission() -> dict[str, Any]:
+    """The load generator is one trusted source placing hundreds of calls in seconds: lift the
+    per-source INVITE limits that would refuse it 503 (absent in older engines)."""
+    try:
+        from yotel.media.admission import AdmissionLimits
+    except ImportError:
+        return {}
+    return {"admission": AdmissionLimits(pending_per_source=1000, pending_total=1000,
+                                         rate_per_source=1000.0, burst_per_source=1000.0,
+                                         rate_total=1000.0, burst_total=1000.0)}
+
+
 async def run_yotel(ai_url: str, record: bool, ai_law: str) -> None:
     recordings = tempfile.TemporaryDirectory(prefix="yotel-bench-")
     engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=40000, rtp_port_max=49999,
-                                     allow_insecure=True,
-                                     recordings_dir=Path(recordings.name)))
+                                     allow_insecure=True, recordings_dir=Path(recordings.name),
+                                     **bench_admission()))
     fork = ForkConfig(url=ai_url, subprotocol=SUBPROTOCOL, allow_insecure=True,
                       token_refresh_s=None, encoding=ai_law)
 
@@ -79,12 +92,15 @@ async def run_yotel(ai_url: str, record: bool, ai_law: str) -> None:
         if line == "cpu":
             reply({"cpu_s": cpu_seconds()})
         elif line == "stats":
-            timelines = [c.fork.timeline for c in engine.calls.values()
-                         if c.fork is not None and c.fork.timeline is not None]
+            forks = [c.fork for c in engine.calls.values() if c.fork is not None]
+            timelines = [f.timeline for f in forks if f.timeline is not None]
+            queued = sorted(f.playout.queued_ms for f in forks) or [0]
             reply({"cpu_s": cpu_seconds(), "calls": len(engine.calls),
                    "late_ticks": engine.clock.late_ticks,
                    "timeline_filled": sum(t.filled for t in timelines),
-                   "timeline_late": sum(t.late for t in timelines), **engine.stats.summary()})
+                   "timeline_late": sum(t.late for t in timelines),
+                   "ai_queued_ms_median": queued[len(queued) // 2],
+                   "ai_queued_ms_max": queued[-1], **engine.stats.summary()})
         elif line == "quit":
             break
     await engine.close()
@@ -101,18 +117,22 @@ async def run_ai(lean: bool) -> None:
     """lean: `echo_ws`'s minimal server; else the `websockets` library's (3x the CPU)."""
     counts = EchoCounts()
 
-    def heard(message: bytes) -> None:
-        if message not in SILENCES:
-            counts.received += 1
-            counts.echoed += 1
+    def heard(message: bytes) -> bool:
+        """Echo what the caller said, not the timeline's gap fill: an AI answers speech, and
+        echoing the silence Yotel fills in after a stall would send more than real time, a
+        backlog that never drains (every later echo waiting behind it)."""
+        if message in SILENCES:
+            return False
+        counts.received += 1
+        counts.echoed += 1
+        return True
 
     async def handler(ws: ServerConnection) -> None:
         counts.sessions += 1
         # A call torn down at the end of the run may drop its socket without a close frame.
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
-                if isinstance(message, bytes):
-                    heard(message)
+                if isinstance(message, bytes) and heard(message):
                     await ws.send(message)
 
     def select(_connection: ServerConnection, offered: Any) -> Any:
