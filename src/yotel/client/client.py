@@ -6,8 +6,30 @@ from types import TracebackType
 
 import httpx
 
+from yotel.client.calls import (
+    AiSessions,
+    AsyncAiSessions,
+    AsyncCallbacks,
+    AsyncCalls,
+    Callbacks,
+    Calls,
+)
+from yotel.client.campaigns import AsyncCampaigns, AsyncLeads, Campaigns, Leads
 from yotel.client.http import DEFAULT_TIMEOUT_S, AsyncHttp, ClientConfig, SyncHttp
 from yotel.client.retry import DEFAULT_MAX_RETRIES, RetryPolicy
+from yotel.client.routing import (
+    AgentQueues,
+    Agents,
+    AsyncAgentQueues,
+    AsyncAgents,
+    AsyncDnd,
+    AsyncFlows,
+    AsyncNumbers,
+    Dnd,
+    Flows,
+    Numbers,
+)
+from yotel.client.sip_trunks import AsyncSipTrunks, SipTrunks
 from yotel.client.tenant import AsyncTenantResource, TenantResource
 from yotel.client.voice_agents import AsyncVoiceAgents, VoiceAgents
 
@@ -30,6 +52,17 @@ class Yotel:
         self._http = SyncHttp(_config(api_key, base_url, timeout, max_retries, retry), transport)
         self.voice_agents = VoiceAgents(self._http)
         self.tenant = TenantResource(self._http)
+        self.sip_trunks = SipTrunks(self._http)
+        self.campaigns = Campaigns(self._http)
+        self.leads = Leads(self._http)
+        self.dnd = Dnd(self._http)
+        self.numbers = Numbers(self._http)
+        self.flows = Flows(self._http)
+        self.agents = Agents(self._http)
+        self.agent_queues = AgentQueues(self._http)
+        self.callbacks = Callbacks(self._http)
+        self.calls = Calls(self._http)
+        self.ai_sessions = AiSessions(self._http)
 
     @property
     def base_url(self) -> str:
@@ -61,6 +94,17 @@ class AsyncYotel:
                                transport)
         self.voice_agents = AsyncVoiceAgents(self._http)
         self.tenant = AsyncTenantResource(self._http)
+        self.sip_trunks = AsyncSipTrunks(self._http)
+        self.campaigns = AsyncCampaigns(self._http)
+        self.leads = AsyncLeads(self._http)
+        self.dnd = AsyncDnd(self._http)
+        self.numbers = AsyncNumbers(self._http)
+        self.flows = AsyncFlows(self._http)
+        self.agents = AsyncAgents(self._http)
+        self.agent_queues = AsyncAgentQueues(self._http)
+        self.callbacks = AsyncCallbacks(self._http)
+        self.calls = AsyncCalls(self._http)
+        self.ai_sessions = AsyncAiSessions(self._http)
 
     @property
     def base_url(self) -> str:
