@@ -14,7 +14,7 @@ from yotel.sip.invite import IncomingInvite
 from yotel.sip.ua import UserAgent
 
 from .test_ua_dialog import established_as_callee, reply
-from .test_ua_wire import FAST, OFFER, RawPeer, ack_for, request
+from .test_ua_wire import FAST, OFFER, Callee, RawPeer, ack_for, request
 
 
 @pytest.fixture
@@ -206,3 +206,26 @@ async def test_line_breaks_from_callers_never_reach_the_wire(ua: UserAgent, fiel
     with pytest.raises(ValueError):
         await ua.invite(args.pop("uri"), sdp=OFFER, **args)
     assert ua.stats.sent == 0
+
+
+@pytest.mark.parametrize("from_", ["<tel:+15551234567>;tag=t1", "<http://www.example.com>;tag=t1",
+                                   '"Carrier" <tel:+15551234567;phone-context=example.com>;tag=t1'])
+async def test_a_call_from_a_non_sip_uri_is_answered_and_ended(peer: RawPeer, ua: UserAgent,
+                                                               from_: str) -> None:
+    # RFC 3261 §20.20 / RFC 4475 §3.3.4: From may hold any URI scheme (carriers send tel:);
+    # the call is processed like any other, the number read from it.
+    callee = Callee()
+    ua.on_invite = callee
+    data = request(peer, ua, "INVITE", body=OFFER, call_id=f"tel-{from_[:5]}").replace(
+        b"From: <sip:raw@127.0.0.1>;tag=rawtag", f"From: {from_}".encode())
+    peer.send(data, ua.local_address)
+    ok = await peer.response(200)
+    assert NameAddr.parse(ok.require("From")).uri.scheme in ("tel", "http")
+    peer.send(ack_for(peer, ua, ok), ua.local_address)
+    dialog = await asyncio.wait_for(callee.dialog, 3)
+    if from_.startswith(("<tel", '"Carrier')):
+        assert callee.calls[0].from_uri.number == "+15551234567"
+    bye = asyncio.ensure_future(dialog.bye())
+    peer.send(reply(await peer.request("BYE"), 200), ua.local_address)
+    await asyncio.wait_for(bye, 3)
+    assert ua.dialogs == []
