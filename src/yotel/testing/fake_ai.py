@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -49,10 +49,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from yotel.fork import frames as wire
+from yotel.fork.gate import frame_header
 
 FRAME = 160
 FAULTS = ("flood_binary", "flood_text", "flood_ping", "garbage", "huge", "never_read")
-ABORT = 1006  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
+ABORT = 1006
+_FLOODS = {"flood_binary": (0x2, b"\x01"), "flood_text": (0x1, b'{"type": "clearMarks"}'),
+           "garbage": (0x1, b"not json {"), "flood_ping": (0x9, b"p")}  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
 ScriptItem = tuple[float, dict[str, Any] | str | bytes]
 
 
@@ -169,16 +172,13 @@ class FakeSession:
         with contextlib.suppress(ConnectionClosed):
             if fault == "huge":
                 return await ws.send(b"\x55" * huge_bytes)
-            senders: dict[str, Callable[[], Awaitable[object]]] = {
-                "flood_binary": lambda: ws.send(b"\x01"),
-                "flood_text": lambda: ws.send('{"type": "clearMarks"}'),
-                "garbage": lambda: ws.send("not json {"),
-                "flood_ping": ws.ping}
-            send = senders[fault]
-            while True:
-                for _ in range(64):  # send() only waits when the socket pushes back...
-                    await send()
-                await asyncio.sleep(0)  # ...so let this process's loop breathe now and then
+            # As an attacker would: frames built once and written raw, as fast as the socket
+            # takes them, so the flood costs this side next to nothing per message.
+            opcode, payload = _FLOODS[fault]
+            blob = (frame_header(0x80 | opcode, len(payload)) + payload) * (8192 // len(payload))
+            while not ws.transport.is_closing():
+                ws.transport.write(blob)
+                await ws.drain()
         return None
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
