@@ -67,3 +67,21 @@ async def test_namespaced_views_share_one_store_and_clock() -> None:
 def test_no_url_means_in_process_counters() -> None:
     assert isinstance(counters_from_url(None), MemoryCounters)
     assert isinstance(counters_from_url(""), MemoryCounters)
+
+
+async def test_lease_expiry_boundary_and_sweep() -> None:
+    clock = Clock()
+    c = MemoryCounters(clock=clock, sweep_interval_s=60)
+    assert await c.acquire_lease("l", "a", 2, 10)
+    clock.now += 5
+    assert await c.acquire_lease("l", "b", 2, 10)
+    clock.now += 4.999
+    assert await c.count_leases("l") == 2
+    clock.now += 0.001  # "a" ends exactly at its expiry, as a Redis score <= TIME does
+    assert await c.count_leases("l") == 1
+    assert not await c.renew_lease("l", "a", 10)
+    for i in range(50):  # abandoned lease sets: nobody touches them again
+        await c.acquire_lease(f"agent:{i}", "call", 1, 30)
+    clock.now += 61
+    await c.incr("live")  # the sweep drops every lease set whose latest lease is over
+    assert c.stored_keys() == 1

@@ -68,3 +68,25 @@ async def test_scripts_reload_after_the_server_forgets_them() -> None:
     finally:
         await view.delete("s")
         await c.close()
+
+
+@pytest.mark.skipif(not REDIS_URLS, reason="no Redis to test against")
+async def test_lease_key_expires_with_its_latest_lease() -> None:
+    # An abandoned lease set (every holder's node died) must vanish on its own: its PEXPIRE
+    # follows the latest member's expiry, up and down, and its last release deletes it.
+    url = next(iter(REDIS_URLS.values()))
+    c = RedisCounters.from_url(url)
+    view = c.with_namespace(f"test-lease-ttl-{time.time_ns()}")
+    raw = view._k("l")
+    try:
+        assert await view.acquire_lease("l", "short", 5, 5)
+        assert 4000 < await c._redis.pttl(raw) <= 5000
+        assert await view.acquire_lease("l", "long", 5, 60)
+        assert 59000 < await c._redis.pttl(raw) <= 60000
+        await view.release_lease("l", "long")
+        assert 0 < await c._redis.pttl(raw) <= 5000
+        await view.release_lease("l", "short")
+        assert await c._redis.exists(raw) == 0
+    finally:
+        await view.delete("l")
+        await c.close()
