@@ -21,6 +21,8 @@ from yotel.calls.service import CallConfig, CallService
 from yotel.calls.trunks import TenantTrunks
 from yotel.counters import Counters, counters_from_url
 from yotel.db.engine import Database
+from yotel.dialer.component import DialerComponent
+from yotel.dialer.loop import DialerConfig
 from yotel.domain.secretbox import SecretBox
 from yotel.media.engine import MediaConfig, MediaEngine, Trunk
 from yotel.settings import Settings
@@ -44,6 +46,18 @@ def media_config(settings: Settings) -> MediaConfig:
 
 def node_id(settings: Settings) -> str:
     return settings.node_id or f"{socket.gethostname()}:{settings.sip_port}"
+
+
+def dialer_config(settings: Settings) -> DialerConfig:
+    return DialerConfig(node_id=node_id(settings), poll_s=settings.dialer_poll_s,
+                        claim_lease_s=settings.dialer_claim_lease_s, batch=settings.dialer_batch,
+                        max_in_flight=settings.dialer_max_in_flight,
+                        drain_s=settings.drain_timeout_s)
+
+
+def dialer_component(settings: Settings, node: NodeServices) -> DialerComponent:
+    """The dialer over `node`'s database and call layer (a runner component after `node`)."""
+    return DialerComponent(node.db, node.calls, dialer_config(settings))
 
 
 @dataclass

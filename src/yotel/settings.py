@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     token_refresh_s: float = Field(default=25 * 60.0, gt=0)
     allow_insecure_urls: bool = False
     secret_key: SecretStr | None = None
+    # The dialer (docs/configuration.md): off for a node that should only take inbound calls.
+    dialer_enabled: bool = True
+    dialer_poll_s: float = Field(default=0.25, gt=0, le=60)  # idle pass interval
+    # How long a claimed lead stays this node's; it is dialled only in the first half.
+    dialer_claim_lease_s: float = Field(default=60.0, ge=2, le=3600)
+    dialer_batch: int = Field(default=100, ge=1, le=10_000)  # leads per claim
+    dialer_max_in_flight: int = Field(default=200, ge=1, le=100_000)  # originates under way
     # The REST API's HTTP/1.1 edge (docs/api.md, "The HTTP edge"): a client that has not sent a
     # whole request head (or body) in time is disconnected, so half-open connections cannot pile up.
     api_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
