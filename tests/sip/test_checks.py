@@ -101,6 +101,10 @@ def test_sound_unusual_requests_have_no_problem() -> None:
     assert problem(b"SIP/2.0/UDP", b"SIP  /  2.0 / UDP") is None
     assert problem(b"Call-ID: c", b"Accept: application/sdp, text/plain\r\nCall-ID: c") is None
     assert problem(b"Call-ID: c", b"Date: Sat, 15 Oct 2005 04:44:56 GMT\r\nCall-ID: c") is None
+    # Leniencies real phones need: a bare UTF-8 display name, an '_' in a Via host.
+    assert problem(b"From: <sip:a@10.0.0.2>", "From: José Núñez <sip:a@10.0.0.2>".encode()) \
+        is None
+    assert problem(b"SIP/2.0/UDP 10.0.0.2", b"SIP/2.0/UDP my_host.lan:5060") is None
 
 
 def test_known_methods_not_served_out_of_dialog_get_405_before_their_body_is_judged() -> None:

@@ -29,15 +29,19 @@ SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Co
           "Date")
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# Unquoted display names: tokens, plus UTF-8 letters some phones send bare ("José"): a
+# harmless leniency; ',', '"', '<' and '@' stay refused (RFC 4475 §3.1.2.15).
+_WORD = r"[A-Za-z0-9\-.!%*_+`'~\u0080-\U0010ffff]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 # generic-param (§25.1): token [ "=" ( token / host / quoted-string ) ], blanks around ; and =
 _PARAMS = rf'(?:\s*;\s*{_TOKEN}(?:\s*=\s*(?:{_QUOTED}|[^\s;,"]+))?)*'
-_VIA = re.compile(rf"SIP\s*/\s*2\.0\s*/\s*{_TOKEN}\s+(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)"
+# (an '_' in a host name is outside §25.1 but common enough in Vias not to refuse)
+_VIA = re.compile(rf"SIP\s*/\s*2\.0\s*/\s*{_TOKEN}\s+(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._]+)"
                   rf"(?:\s*:\s*\d{{1,5}})?{_PARAMS}\s*", re.DOTALL)
 # name-addr: an optional display name (quoted, or tokens: never ',' or '"' bare, §25.1), the
 # URI in <> with nothing blank inside; addr-spec: a bare URI that holds no ',', '?' or ';'
 # (§20.10: those require the brackets), its ';' parameters then belonging to the header.
-_NAME_ADDR = re.compile(rf"\s*(?:{_QUOTED}|{_TOKEN}(?:\s+{_TOKEN})*)?\s*<(?P<uri>[^\s<>]+)>"
+_NAME_ADDR = re.compile(rf"\s*(?:{_QUOTED}|{_WORD}(?:\s+{_WORD})*)?\s*<(?P<uri>[^\s<>]+)>"
                         rf"{_PARAMS}\s*", re.DOTALL)
 _ADDR_SPEC = re.compile(rf'\s*(?P<uri>[^\s<>;,?"]+){_PARAMS}\s*', re.DOTALL)
 _DATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug"
