@@ -61,7 +61,7 @@ async def claim_callbacks(db: Database, *, node_id: str, limit: int, now: dateti
         campaigns = {c.campaign_id for c in claimed if c.campaign_id}
         pins = dict((await session.execute(
             select(Campaign.id, Campaign.voice_agent_id)
-            .where(Campaign.id.in_(campaigns)))).tuples().all()) if campaigns else {}
+            .where(Campaign.id.in_(campaigns)))).all()) if campaigns else {}
     return [ClaimedCallback(*_fields(c), campaign_agent_id=pins.get(c.campaign_id or ""))
             for c in claimed]
 
