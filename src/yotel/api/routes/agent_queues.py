@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from yotel.agents.schemas import QueueCreate, QueueOut, QueueUpdate
 from yotel.api.deps import require_scope
+from yotel.api.openapi import error_responses
 from yotel.api.pagination import Page, PageRequest, page_request
 from yotel.api.resources import ResourcesDep
 from yotel.api.routes.listing import keyset, page_of
@@ -19,7 +20,8 @@ Writer = Annotated[Principal, Depends(require_scope("tenant:admin"))]
 Paging = Annotated[PageRequest, Depends(page_request)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=QueueOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=QueueOut,
+             responses=error_responses(404))  # an id in the body naming nothing
 async def create_agent_queue(body: QueueCreate, principal: Writer, res: ResourcesDep) -> QueueOut:
     return await res.queues.create(principal.tenant_id, body)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from yotel.api.deps import require_scope
+from yotel.api.openapi import error_responses
 from yotel.api.pagination import Page, PageRequest, page_request
 from yotel.api.resources import ResourcesDep
 from yotel.api.routes.listing import keyset, page_of
@@ -24,7 +25,8 @@ LeadWriter = Annotated[Principal, Depends(require_scope("leads:write"))]
 Paging = Annotated[PageRequest, Depends(page_request)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignOut,
+             responses=error_responses(404))  # an id in the body naming nothing
 async def create_campaign(body: CampaignCreate, principal: Writer,
                           res: ResourcesDep) -> CampaignOut:
     return await res.campaigns.create(principal.tenant_id, body)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from yotel.api.deps import require_scope
+from yotel.api.openapi import error_responses
 from yotel.api.pagination import Page, PageRequest, page_request
 from yotel.api.resources import ResourcesDep
 from yotel.api.routes.listing import keyset, page_of
@@ -19,7 +20,8 @@ Writer = Annotated[Principal, Depends(require_scope("numbers:write"))]
 Paging = Annotated[PageRequest, Depends(page_request)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=NumberOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NumberOut,
+             responses=error_responses(404))  # an id in the body naming nothing
 async def create_number(body: NumberCreate, principal: Writer, res: ResourcesDep) -> NumberOut:
     return await res.numbers.create(principal.tenant_id, body)
 
