@@ -17,10 +17,11 @@ from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
 from yotel.api.openapi import install_openapi
 from yotel.api.resources import build_resources, include_routers, voice_agent_reference_checks
-from yotel.api.routes import health, tenant, voice_agents
+from yotel.api.routes import control, health, tenant, voice_agents
 from yotel.api.runtime import Runtime
 from yotel.calls.tokens import TOKEN_PREFIX as CALLBACK_TOKEN_PREFIX
 from yotel.calls.tokens import verify_callback_token
+from yotel.control.service import ControlService
 from yotel.counters import Counters, counters_from_url
 from yotel.db.engine import Database
 from yotel.domain.secretbox import SecretBox
@@ -67,6 +68,8 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
             app.state.resources = build_resources(db, box, allow_insecure_urls=allow_insecure,
                                                   public_url=public_url)
             app.state.calls = shared.calls if shared is not None else None
+            app.state.control = ControlService(db=db, counters=backend, calls=app.state.calls,
+                                               allow_insecure=allow_insecure)
             authenticator = Authenticator(db)
             authenticator.register(CALLBACK_TOKEN_PREFIX, verify_callback_token)
             app.state.runtime = Runtime(
@@ -86,6 +89,7 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(voice_agents.router)
     api.include_router(tenant.router)
+    api.include_router(control.router)
     include_routers(api)
     app.include_router(api)
     app.include_router(health.router)

@@ -20,22 +20,33 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from yotel.calls.history import CallHistory
-from yotel.calls.live import LEASE_TTL_S, CallContext, LeadContext, LiveCall
+from yotel.calls.live import CallContext, LeadContext, LiveCall
 from yotel.calls.tokens import CallbackTokens, lifetime_for
 from yotel.db.engine import Database
 from yotel.db.models import Call as CallRow
 from yotel.domain.audio import as_encoding
-from yotel.domain.errors import MaxConcurrent, ValidationError
+from yotel.domain.errors import Conflict, MaxConcurrent, ValidationError
 from yotel.domain.ids import new_id
 from yotel.fork.client import ForkConfig
-from yotel.media.call import Call, CallEvent, ForkSpec
+from yotel.media.call import Call, CallEnd, CallEvent, ForkSpec
 from yotel.media.engine import MediaEngine, Trunk
 from yotel.media.errors import MediaError
 from yotel.voice_agents.resolve import check_subprotocol, resolve_voice_agent
 from yotel.voice_agents.service import VoiceAgentRecord, VoiceAgentService
-from yotel.voice_agents.slots import AgentSlots
+from yotel.voice_agents.slots import DEFAULT_LEASE_TTL_S, AgentSlots
 
 log = logging.getLogger(__name__)
+
+
+class LegNotAnswered(Conflict):
+    """A leg `dial_leg` placed was not answered: `outcome` is no_answer, busy or failed."""
+
+    type = "not_answered"
+
+    def __init__(self, message: str, *, outcome: str, sip_status: int | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.sip_status = sip_status
 
 
 class CallDirectory(Protocol):
@@ -73,7 +84,7 @@ class CallConfig:
     recordings_dir: Path
     allow_insecure: bool = False
     token_refresh_s: float = 25 * 60.0  # PRODUCT.md §6.6; shrunk by tests
-    lease_ttl_s: float = LEASE_TTL_S
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,31 @@ class CallService:
                 "no SIP trunk to dial a number through: pass trunk_id, set the tenant's "
                 "default_trunk_id, or configure YOTEL_OUTBOUND_TRUNK")
         return trunk
+
+    async def dial_leg(self, tenant_id: str, to: str, *, trunk_id: str | None = None,
+                       caller_id: str | None = None, timeout_s: float = 30.0) -> Call:
+        """A leg with no AI and no call row (a transfer's far end): `to` is an E.164 number,
+        dialled through the tenant's trunk as `originate` picks it, or a SIP URI as it is.
+        Returns the media call once answered; LegNotAnswered (with the outcome) when it is not
+        within `timeout_s`. Cancelled while ringing, it CANCELs the INVITE (an answer that
+        crossed the CANCEL gets a BYE), so the caller of this never owns a stray leg."""
+        trunk = await self._trunk(tenant_id, Originate(to=to, trunk_id=trunk_id))
+        chosen = caller_id or (trunk.caller_id if trunk else None) or "yotel"
+        try:
+            leg = await self.engine.originate(_dial_string(to), caller_id=_digits(chosen),
+                                              trunk=trunk, answer_timeout_s=timeout_s)
+        except (MediaError, ValueError, OSError) as exc:
+            raise LegNotAnswered(f"{to}: {exc}", outcome="failed") from exc
+        try:
+            await leg.answered.wait()  # also set when the leg ends unanswered
+        except BaseException:
+            await asyncio.shield(leg.hangup("hangup", reason="not needed any more"))
+            raise
+        if leg.state != "answered":
+            end = leg.end or CallEnd("failed")
+            raise LegNotAnswered(f"{to}: {end.outcome} ({end.sip_status or end.reason})",
+                                 outcome=end.outcome, sip_status=end.sip_status)
+        return leg
 
     # -- inbound -----------------------------------------------------------------------------
     async def take_inbound(self, media: Call, context: CallContext) -> LiveCall:

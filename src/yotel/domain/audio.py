@@ -35,6 +35,8 @@ def silent_frame(encoding: Encoding, samples: int = FRAME_SAMPLES) -> bytes:
 def as_encoding(value: str) -> Encoding:
     """`value` as an Encoding (ValueError for anything but pcmu/pcma, any case)."""
     lowered = value.lower()
-    if lowered == "pcmu" or lowered == "pcma":
-        return lowered
+    if lowered == "pcmu":
+        return "pcmu"
+    if lowered == "pcma":
+        return "pcma"
     raise ValueError(f"unknown G.711 encoding {value!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from yotel.rtp.quality import CallQuality
+
 EventKind = Literal[
     "ringing", "answered", "dtmf", "hold", "unhold", "remote_hold", "mute", "unmute",
     "play_finished", "whisper_finished", "recording_paused", "recording_resumed",
@@ -60,3 +62,4 @@ class CallSnapshot:
     conference_id: str | None
     fork_attached: bool
     bridged_to: str | None
+    quality: CallQuality  # the caller leg's RTCP figures (RFC 3550 §6.4)

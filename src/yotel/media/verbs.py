@@ -275,7 +275,8 @@ class CallVerbs:
             muted={"caller": self.is_muted("caller"), "agent": self.is_muted("agent")},
             held=self.held, remote_hold=self.leg.remote_hold,
             conference_id=self.conference_id(), fork_attached=self.media.fork is not None,
-            bridged_to=self.bridged.id if self.bridged is not None else None)
+            bridged_to=self.bridged.id if self.bridged is not None else None,
+            quality=self.leg.quality)
 
     def participants(self) -> list[str]:
         """Who is on the call now, in page 003's words."""
