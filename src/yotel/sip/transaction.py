@@ -235,6 +235,33 @@ class ServerTransaction(_Base):
             self._start("I", self.config.t4, self.terminate)  # Timer I
 
 
+class ClientTable:
+    """The UAC's live client transactions, matched as §17.1.3 says: a response's top Via
+    branch and its CSeq method."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple[str, str], ClientTransaction] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def all(self) -> list[ClientTransaction]:
+        return list(self._live.values())
+
+    def get(self, response: SipResponse) -> ClientTransaction | None:
+        return self._live.get((response.branch, response.cseq[1]))
+
+    def add(self, transaction: ClientTransaction) -> None:
+        key = (transaction.request.branch, transaction.request.method)
+        self._live[key] = transaction
+
+        def forget() -> None:
+            if self._live.get(key) is transaction:
+                del self._live[key]
+
+        transaction.on_terminated = forget
+
+
 def server_method(request: SipRequest) -> str:
     """§17.2.3: an ACK belongs to the INVITE's transaction; every other method (CANCEL too)
     to a transaction of its own."""

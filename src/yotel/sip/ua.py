@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
 
 from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
 from yotel.sip.builder import ALLOW, answer_unparsed, make_request, make_response, via
@@ -33,6 +32,7 @@ from yotel.sip.invite import (
 )
 from yotel.sip.message import SipParseError, SipRequest, SipResponse, stamp_via
 from yotel.sip.transaction import (
+    ClientTable,
     ClientTransaction,
     LoopTimers,
     ServerTable,
@@ -45,7 +45,6 @@ from yotel.sip.transport import SipStats, UdpTransport, resolve
 __all__ = ["InviteHandler", "SipStats", "UserAgent"]
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 InviteHandler = Callable[[IncomingInvite], Awaitable[None]]
 # A new INVITE's first check (admission control): None to proceed, or the status and extra
 # headers of a refusal sent statelessly (§8.2.7), before any transaction or task exists.
@@ -66,7 +65,7 @@ class UserAgent:
         self._transport = UdpTransport(self._on_message, self.stats,
                                        on_malformed=self._on_malformed)
         self._loop_timers = LoopTimers()
-        self._clients: dict[tuple[str, str], ClientTransaction] = {}
+        self._clients = ClientTable()
         self._servers = ServerTable(self._loop_timers, self.timers)
         self._invites: dict[str, IncomingInvite] = {}  # by INVITE server_key, for CANCEL
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
@@ -84,7 +83,7 @@ class UserAgent:
             with contextlib.suppress(BaseException):
                 await task
         # Whoever waits on a request or a dialog hears about it rather than hanging on.
-        for client in list(self._clients.values()):
+        for client in self._clients.all():
             client.transport_error()
         for server in self._servers.all():
             server.terminate()
@@ -138,11 +137,9 @@ class UserAgent:
     def start_client(self, request: SipRequest, peer: Address,
                      on_response: Callable[[SipResponse], None],
                      on_timeout: Callable[[], None]) -> ClientTransaction:
-        key = (request.branch, request.method)
         transaction = ClientTransaction(request, lambda data: self.send(data, peer),
                                         self._loop_timers, self.timers, on_response, on_timeout)
-        transaction.on_terminated = lambda: _forget(self._clients, key, transaction)
-        self._clients[key] = transaction
+        self._clients.add(transaction)
         transaction.start()
         return transaction
 
@@ -252,7 +249,7 @@ class UserAgent:
             self._on_request(message, source)
 
     def _on_response(self, response: SipResponse) -> None:
-        transaction = self._clients.get((response.branch, response.cseq[1]))
+        transaction = self._clients.get(response)
         if transaction is not None:
             transaction.receive(response)
             return
@@ -400,8 +397,3 @@ async def _peer_of(target: SipUri) -> Address:
         return await resolve(target)
     except OSError as exc:  # an unknown trunk name fails like an unreachable trunk
         raise InviteFailed(503, f"cannot resolve {target.host}: {exc}") from None
-
-
-def _forget(table: dict[tuple[str, str], _T], key: tuple[str, str], item: _T) -> None:
-    if table.get(key) is item:
-        del table[key]
