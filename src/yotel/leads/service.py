@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
 from yotel.db.fence import Keyset, after_keyset, own_row
 from yotel.db.keys import uuid7_batch
-from yotel.db.models import Campaign, Lead
+from yotel.db.models import Campaign, Lead, UtcDateTime
 from yotel.domain.bodies import sent_fields
 from yotel.domain.errors import Conflict
 from yotel.domain.phone import check_e164
@@ -106,19 +106,23 @@ async def _existing_phones(session: AsyncSession, campaign_id: str,
     return found
 
 
-# Core executemany. The timestamps are the database's clock, written in the statement: binding
-# three datetimes per row cost half the CPU of a 100 000-row import on SQLite (each is
-# formatted in Python). A batch shares one `created_at`; its time-ordered ids (`db.keys`) keep
-# the order of the add under the (created_at, id) order of lists and of the dialer.
+# Core executemany. The three timestamps share one bound value (`ts`), formatted once per row
+# instead of three times: that formatting was half the CPU of a 100 000-row import on SQLite.
+# (Not the database's clock: SQLite's CURRENT_TIMESTAMP text would not compare equal to the
+# microsecond text SQLAlchemy binds, and keyset paging compares them.) A batch shares one
+# `created_at`; its time-ordered ids (`db.keys`) keep the order of the add under the
+# (created_at, id) order of lists and of the dialer.
+_TS = bindparam("ts", type_=UtcDateTime())
 _INSERT = insert(cast(Table, Lead.__table__)).values(
-    status="pending", status_set_by="system", attempts=0, next_attempt_at=func.now(),
-    created_at=func.now(), updated_at=func.now())
+    status="pending", status_set_by="system", attempts=0, next_attempt_at=_TS,
+    created_at=_TS, updated_at=_TS)
 
 
 def _rows(tenant_id: str, campaign_id: str, leads: Sequence[LeadIn]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
     return [{"id": lead_id, "tenant_id": tenant_id, "campaign_id": campaign_id,
              "phone": lead.phone, "name": lead.name, "timezone": lead.timezone,
-             "custom_fields": lead.custom_fields}
+             "custom_fields": lead.custom_fields, "ts": now}
             for lead_id, lead in zip(uuid7_batch(len(leads)), leads, strict=True)]
 
 
