@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass
 
 from yotel.api.resources import voice_agent_reference_checks
+from yotel.calls.inbound import InboundCalls
 from yotel.calls.recovery import close_orphaned_calls
 from yotel.calls.service import CallConfig, CallService
 from yotel.calls.trunks import TenantTrunks
@@ -93,6 +94,8 @@ class NodeServices:
                               recordings_dir=settings.recordings_dir,
                               allow_insecure=allow_insecure,
                               token_refresh_s=settings.token_refresh_s))
+        self.inbound = InboundCalls(self.calls)  # DID -> flow (screened before any port)
+        self.engine.on_inbound(self.inbound.handle, screen=self.inbound.screen)
         self._stopped = asyncio.Event()
 
     @property
