@@ -9,6 +9,7 @@ TABLES = {
     "tenants", "api_keys", "voice_agents", "sip_trunks", "campaigns", "leads", "callbacks",
     "dnd_entries", "dnd_registry", "flows", "numbers", "agents", "agent_queues",
     "agent_queue_members", "calls", "ai_sessions", "callback_tokens", "outbox_events",
+    "webhook_endpoints", "webhook_deliveries",
 }
 
 
@@ -45,7 +46,7 @@ def test_migrations_ship_inside_the_package() -> None:
     # `yotel db upgrade` must work from an installed wheel, whatever the working directory.
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert migrate.MIGRATIONS_DIR.parent.name == "db"
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"
 
 
 async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(
@@ -58,7 +59,7 @@ async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(
                 "INSERT INTO tenants (id, name, timezone, created_at, updated_at) "
                 "VALUES ('t1', 'kept', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
         await migrate.upgrade(db)
-        assert await migrate.current_revision(db) == "0002"
+        assert await migrate.current_revision(db) == migrate.head_revision()
         assert await migrate.schema_diff(db) == []
         async with db.transaction() as connection:  # the new tables take tenant-owned rows
             await connection.execute(text(

@@ -4,7 +4,7 @@
 This module holds the foundation (tenants, API keys, voice agents) and re-exports the rest, so
 `from yotel.db.models import X` works for every table: `dialing.py` (trunks, campaigns, leads,
 callbacks, DND), `routing.py` (numbers, flows, human agents and queues), `records.py` (calls, AI
-sessions, callback tokens, the event outbox)."""
+sessions, callback tokens, the event outbox), `webhooks.py` (webhook endpoints and deliveries)."""
 
 from __future__ import annotations
 
@@ -83,10 +83,11 @@ from yotel.db.dialing import (  # noqa: E402
 )
 from yotel.db.records import AiSession, Call, CallbackToken, OutboxEvent  # noqa: E402
 from yotel.db.routing import Agent, AgentQueue, AgentQueueMember, Flow, Number  # noqa: E402
+from yotel.db.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 __all__ = [
     "NAMING_CONVENTION", "Agent", "AgentQueue", "AgentQueueMember", "AiSession", "ApiKey", "Base",
     "Call", "Callback", "CallbackToken", "Campaign", "DndEntry", "DndRegistryEntry", "Flow",
     "JsonDocument", "Lead", "Number", "OutboxEvent", "SipTrunk", "Tenant", "UtcDateTime",
-    "VoiceAgent", "utcnow",
+    "VoiceAgent", "WebhookDelivery", "WebhookEndpoint", "utcnow",
 ]
