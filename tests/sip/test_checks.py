@@ -44,6 +44,7 @@ def test_a_sound_request_has_no_problem() -> None:
     (b"Call-ID: c", b"Call-ID: c\r\nCall-ID: d", 400, "Multiple Call-ID Values"),
     (b"Call-ID: c", b"Call-ID: c\r\nDate: Fri, 01 Jan 2010 16:00:00 EST", 400, "Bad Date"),
     (b"Max-Forwards: 70", b"Max-Forwards: 300", 400, "Bad Max-Forwards"),
+    (b"Max-Forwards: 70", b"Max-Forwards: " + b"9" * 5000, 400, "Bad Max-Forwards"),
     (b"Call-ID: c", b"Contact: sip:a@b?Route=%3Csip:x%3E\r\nCall-ID: c", 400, "Bad Contact"),
     (b"Call-ID: c", b"Contact: <tel:+1555>\r\nCall-ID: c", 400, "Bad Contact"),
     (b"INVITE sip:100@10.0.0.1", b"NEWMETHOD sip:100@10.0.0.1", 501, "Not Implemented"),

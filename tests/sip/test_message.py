@@ -264,6 +264,7 @@ def test_binary_body_survives() -> None:
     (b"SIP/2.0 abc OK\r\n\r\n", "status line"),
     (b"SIP/2.0 700 Too big\r\n\r\n", "status line"),
     (b"SIP/2.0 4294967301 better not break the receiver\r\n\r\n", "status line"),
+    (b"SIP/2.0 " + b"9" * 5000 + b" OK\r\n\r\n", "status line"),  # int() refuses > 4300 digits
     (b"INVITE  sip:a@b SIP/2.0\r\n\r\n", "start line"),
     (b"INVITE sip:a@b SIP/2.0 \r\n\r\n", "start line"),
     (b"IN VITE sip:a@b SIP/2.0\r\n\r\n", "start line"),
@@ -289,6 +290,7 @@ def test_mandatory_headers(name: str) -> None:
     (": empty name\r\n", "malformed header"),
     ("Content-Length: -1\r\n", "Content-Length"),
     ("Content-Length: ten\r\n", "Content-Length"),
+    ("Content-Length: " + "1" * 5000 + "\r\n", "Content-Length"),
 ])
 def test_bad_headers(extra: str, why: str) -> None:
     with pytest.raises(SipParseError, match=why):
@@ -296,7 +298,7 @@ def test_bad_headers(extra: str, why: str) -> None:
 
 
 @pytest.mark.parametrize("cseq", ["x INVITE", "1", "1 INVITE extra", "", "4294967296 OPTIONS",
-                                  "1 OPT<IONS"])
+                                  "1 OPT<IONS", "9" * 5000 + " OPTIONS"])
 def test_bad_cseq(cseq: str) -> None:
     data = crafted().replace(b"CSeq: 7 OPTIONS", f"CSeq: {cseq}".encode())
     with pytest.raises(SipParseError, match="CSeq"):

@@ -136,7 +136,9 @@ def _contacts(request: SipRequest) -> Problem | None:
 
 def _max_forwards(request: SipRequest) -> Problem | None:
     value = request.headers.get("Max-Forwards")
-    if value is not None and not (value.isascii() and value.isdigit() and int(value) <= 255):
+    digits = (value or "").lstrip("0")  # leading zeros are fine (RFC 4475 §3.1.1.1)
+    if value is not None and not (value.isascii() and value.isdigit() and len(digits) <= 3
+                                  and int(value) <= 255):
         return Problem(400, "Bad Max-Forwards")  # §20.22: 0-255
     return None
 

@@ -64,8 +64,9 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = self.require("CSeq").split()
+        # (the digit count is checked first: int() refuses strings over 4300 digits)
         if len(raw) != 2 or not (raw[0].isascii() and raw[0].isdigit()) \
-                or int(raw[0]) > MAX_CSEQ or not is_token(raw[1]):
+                or len(raw[0].lstrip("0")) > 10 or int(raw[0]) > MAX_CSEQ or not is_token(raw[1]):
             raise SipParseError(f"bad CSeq {self.require('CSeq')[:40]!r}", "Bad CSeq")
         return int(raw[0]), raw[1].upper()
 
@@ -189,7 +190,8 @@ def _start_line(line: str, headers: Headers, body: bytes) -> SipRequest | SipRes
     if len(first) == 2 and first[0] == SIP_VERSION:
         first.append("")  # a status line without its (optional in practice) Reason-Phrase
     if len(first) == 3 and first[0] == SIP_VERSION:
-        if not (first[1].isascii() and first[1].isdigit() and 100 <= int(first[1]) <= 699):
+        if not (len(first[1]) == 3 and first[1].isascii() and first[1].isdigit()
+                and 100 <= int(first[1]) <= 699):
             raise SipParseError(f"bad status line {line[:60]!r}")
         return SipResponse(headers, body, int(first[1]), first[2])
     # §7.1: Method SP Request-URI SP SIP-Version, single spaces; the method is a token
@@ -236,7 +238,8 @@ def _body(headers: Headers, body: bytes) -> bytes:
     raw = headers.get("Content-Length")
     if raw is None:
         return body
-    if not (raw.strip().isascii() and raw.strip().isdigit()):
+    if not (raw.strip().isascii() and raw.strip().isdigit()
+            and len(raw.strip().lstrip("0")) <= 10):
         raise SipParseError(f"bad Content-Length {raw[:20]!r}", "Bad Content-Length")
     length = int(raw)
     if length > len(body):  # §18.3: on UDP this is a 400, not a wait for more bytes

@@ -80,10 +80,11 @@ class UdpTransport(asyncio.DatagramProtocol):
         source = (addr[0], addr[1])
         try:
             message = parse_message(data)
-        except SipParseError as exc:
+        except ValueError as exc:  # SipParseError, or any other refusal of the bytes
             self.stats.malformed_dropped += 1
             log.debug("malformed SIP from %s: %s", addr, exc)
-            self._deliver_malformed(data, source, exc)
+            if isinstance(exc, SipParseError):
+                self._deliver_malformed(data, source, exc)
             return
         try:
             self._on_message(message, source)
