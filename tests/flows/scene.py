@@ -23,7 +23,8 @@ from yotel.testing.fake_ai import FakeSession, FakeVoiceAI
 from yotel.testing.phone import Phone
 from yotel.testing.server import RunningNode, running_node
 
-SCOPES = ("voice_agents:write", "flows:write", "numbers:write", "tenant:admin", "calls:read")
+SCOPES = ("voice_agents:write", "flows:write", "numbers:write", "tenant:admin", "calls:read",
+          "recordings:read")
 NODE_RTP = {"rtp_port_min": 41000, "rtp_port_max": 42998}
 PHONE_RANGES = [(40000, 40998), (43000, 43998), (44000, 44998), (45000, 45998)]
 

@@ -76,6 +76,11 @@ class TransferResult:
     agent_id: str | None  # the queue's agent who answered (agent_queue only)
     leg_call_id: str  # the media call id of the new leg
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"destination_type": self.destination_type, "destination": self.destination,
+                "answered_by": self.answered_by, "agent_id": self.agent_id,
+                "leg_call_id": self.leg_call_id}
+
 
 async def transfer(service: CallService, live: LiveCall, destination_type: str,
                    destination: str, metadata: dict[str, Any] | None = None, *,
