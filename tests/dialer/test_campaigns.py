@@ -5,18 +5,20 @@ the calling window, and every agent slot given back."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.dialer.conftest import dialing_node, max_overlap, node_settings, until
 from yotel.counters import Counters
 from yotel.rtp.ports import RtpPortPool
 from yotel.settings import Settings
 from yotel.testing.phone import Phone
 from yotel.testing.sipp import SippProcess, sipp_running
+
+from .scene import dialing_node, max_overlap, node_settings, until
 
 Factory = Callable[..., Settings]
 
@@ -88,7 +90,7 @@ async def test_busy_leads_are_retried_per_policy(
             calls = await dn.calls(campaign)
             assert [c.outcome for c in calls] == ["busy"] * 3 and len(phone.invites) == 3
             gaps = [(b.started_at - a.started_at).total_seconds()
-                    for a, b in zip(calls, calls[1:], strict=False)]
+                    for a, b in itertools.pairwise(calls)]
             assert min(gaps) >= 0.9  # retry_after_s between attempts
             assert await dn.node.services.calls.slots.active(dn.agent_id) == 0
     finally:

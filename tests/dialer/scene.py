@@ -1,5 +1,5 @@
-"""A whole node with its dialer running (what `yotel serve` runs), a fake AI, and helpers to
-read what the dialer did from the database."""
+"""Helpers for the dialer tests: a whole node with its dialer running (what `yotel serve` runs),
+a fake AI, and what the dialer did, read from the database."""
 
 from __future__ import annotations
 
