@@ -92,4 +92,4 @@ async def verify_callback_token(db: Database, token: str, *,
         raise AuthenticationError("the callback token has expired")
     return Principal(tenant_id=row.tenant_id, kind=CredentialKind.CALLBACK_TOKEN,
                      credential_id=digest[:16], scopes=frozenset({CALLBACK_SCOPE}),
-                     call_id=row.call_id)
+                     call_id=row.call_id, expires_at=row.expires_at)

@@ -119,6 +119,24 @@ class ControlService:
                                    "to drive calls")
 
     async def _call(self, call_id: str, principal: Principal) -> CallRef:
+        ref = self._local(call_id)
+        if ref is None:
+            ref = await self._stored(call_id)
+        if ref.tenant_id != principal.tenant_id:
+            raise PermissionDenied("the call belongs to another tenant")
+        return ref
+
+    def _local(self, call_id: str) -> CallRef | None:
+        """A call this node carries is known in memory: no database read per verb."""
+        live = self.calls.directory.get(call_id) if self.calls is not None else None
+        if live is None:
+            return None
+        context = live.context
+        state = "ended" if live.media.state == "ended" else live.media.state
+        return CallRef(live.id, context.tenant_id, state,
+                       context.lead.id if context.lead else None, context.campaign_id)
+
+    async def _stored(self, call_id: str) -> CallRef:
         row = None
         if is_uuid(call_id):
             async with self.db.read() as session:
@@ -127,10 +145,7 @@ class ControlService:
                     .where(Call.id == call_id))).first()
         if row is None:
             raise NotFound("no such call")
-        ref = CallRef(row[0], row[1], row[2], row[3], row[4])
-        if ref.tenant_id != principal.tenant_id:
-            raise PermissionDenied("the call belongs to another tenant")
-        return ref
+        return CallRef(row[0], row[1], row[2], row[3], row[4])
 
     async def _rate_limit(self, call_id: str) -> dict[str, str]:
         result = await self.counters.rate_limit(f"control-rate:{call_id}", RATE_LIMIT,

@@ -1,12 +1,18 @@
-"""Bearer authentication: dispatch a credential to its verifier by prefix.
+"""Bearer authentication: dispatch a credential to its verifier by prefix (tenant API keys
+`yt_live_…`; per-call callback tokens `yt_cb_…`, registered by the app, PRODUCT.md §6.9).
 
-Only tenant API keys exist today; per-call callback tokens (`yt_cb_…`, PRODUCT.md §6.9) register a
-verifier here when the Control API lands, and every route keeps working unchanged.
+A verified credential is remembered for `cache_ttl_s` (default 5 s, never past its own expiry),
+keyed by its SHA-256: a voice AI driving its call at 10 verbs/s costs one database read per
+interval, not ten a second. The price: a revoked key or token keeps working for at most that
+long on each node. Failures are not cached.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from yotel.db.engine import Database
 from yotel.domain.errors import AuthenticationError
@@ -16,22 +22,48 @@ from yotel.tenancy.principal import Principal
 Verifier = Callable[[Database, str], Awaitable[Principal]]
 
 
+CACHE_TTL_S = 5.0
+CACHE_MAX = 10_000
+
+
 class Authenticator:
     """Turns an `Authorization` header value into a `Principal` or raises 401."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self._db = db
         self._verifiers: dict[str, Verifier] = {KEY_PREFIX: verify_api_key}
+        self._cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
 
     def register(self, prefix: str, verifier: Verifier) -> None:
         self._verifiers[prefix] = verifier
 
     async def authenticate(self, authorization: str | None) -> Principal:
         credential = _bearer(authorization)
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         for prefix, verifier in self._verifiers.items():
             if credential.startswith(prefix):
-                return await verifier(self._db, credential)
+                principal = await verifier(self._db, credential)
+                self._remember(digest, principal, now)
+                return principal
         raise AuthenticationError("unrecognised credential")
+
+    def _remember(self, digest: str, principal: Principal, now: float) -> None:
+        if self._cache_ttl_s <= 0:
+            return
+        until = now + self._cache_ttl_s
+        if principal.expires_at is not None:
+            left = (principal.expires_at - datetime.now(UTC)).total_seconds()
+            until = min(until, now + left)
+        if len(self._cache) >= CACHE_MAX:  # bounded: drop the expired, else everything
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+        self._cache[digest] = (until, principal)
 
 
 def _bearer(authorization: str | None) -> str:

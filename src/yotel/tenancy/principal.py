@@ -8,6 +8,7 @@ callback tokens (`yt_cb_<ULID>`, only `voice_agent:control`, bound to one call).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from yotel.domain.errors import PermissionDenied
@@ -27,6 +28,8 @@ class Principal:
     scopes: frozenset[str]
     # Set for callback tokens only: the one call this credential may act on.
     call_id: str | None = None
+    # When the credential stops being valid by itself (callback tokens); None: until revoked.
+    expires_at: datetime | None = None
 
     def has_scope(self, scope: str) -> bool:
         return allows(self.scopes, scope)
