@@ -71,8 +71,12 @@ class Role:
     """A child process speaking one JSON line per command on its stdin/stdout."""
 
     def __init__(self, *args: str) -> None:
+        # Its own session, as a daemon runs (and as rtpengine does here): with the kernel's
+        # autogroup scheduling each session gets an equal share of a busy machine, so the
+        # engine is not squeezed into one share with the load generator and the AI.
         self.process = subprocess.Popen([sys.executable, str(ROLES), *args],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                        start_new_session=True)
         self.hello = self._line()
 
     def _line(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ class Load:
         self.round_trip = Histogram()
         self.stopped = False
         self.failed: list[str] = []  # calls that could not be set up, and why
+        self.received_final: int | None = None  # `received` when the relay's state was read
 
     async def open_rtp(self) -> CallerRtp:
         _, rtp = await self.loop.create_datagram_endpoint(lambda: CallerRtp(self),
@@ -245,6 +250,9 @@ async def run_yotel(args: argparse.Namespace, yotel: Role, ai: Role) -> dict[str
         cpu = await measure(args.seconds, load,
                             lambda: asyncio.gather(*(dial(i) for i in range(args.calls))), probe,
                             profile)
+        # What reached us so far, and what Yotel still holds for playout (the same instant, to
+        # a few ms): echoes neither received nor queued are the ones lost.
+        load.received_final = load.received
         stats = await asyncio.to_thread(yotel.ask, "stats")
         counts = await asyncio.to_thread(ai.ask, "counts")
     finally:
@@ -258,16 +266,20 @@ async def hang_up(dialogs: list[Dialog]) -> None:
     await asyncio.gather(*(dialog.bye() for dialog in dialogs), return_exceptions=True)
 
 
-def traffic(load: Load, counts: dict[str, Any]) -> dict[str, Any]:
+def traffic(load: Load, counts: dict[str, Any], queued: int = 0) -> dict[str, Any]:
+    """Packet counts both ways; `queued`: the AI's frames still waiting in Yotel's playout at
+    the end (a backlog, not a loss: a real-time echo AI never catches up on a tick the clock
+    skipped while the process was starved)."""
+    received = load.received_final if load.received_final is not None else load.received
     up_lost = max(load.sent - counts["received"], 0)
-    down_lost = max(counts["echoed"] - load.received, 0)
+    down_lost = max(counts["echoed"] - received - queued, 0)
     return {
         "calls_connected": len(load.calls),
         **({"calls_failed": sorted(set(load.failed))} if load.failed else {}),
         "caller_to_ai": {"packets_sent": load.sent, "packets_received": counts["received"],
                          "packets_lost": up_lost},
-        "ai_to_caller": {"packets_sent": counts["echoed"], "packets_received": load.received,
-                         "packets_lost": down_lost},
+        "ai_to_caller": {"packets_sent": counts["echoed"], "packets_received": received,
+                         "queued_at_end": queued, "packets_lost": down_lost},
         "packets_lost": up_lost + down_lost,
         "loss_pct": round(100 * (up_lost + down_lost) / max(load.sent + counts["echoed"], 1), 4),
         "round_trip_p50_ms": load.round_trip.quantile_ms(0.5),
@@ -279,11 +291,13 @@ def report(args: argparse.Namespace, load: Load, stats: dict[str, Any],
            counts: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
     return {
         "calls": args.calls, "seconds": args.seconds, "recording": args.record,
-        "transcode": args.transcode, **traffic(load, counts),
+        "transcode": args.transcode, **traffic(load, counts, stats["ai_queued_frames"]),
         "cpu_ms_per_call_second": round(1000 * cpu["yotel"] / (args.calls * args.seconds), 3),
         **{key: stats[key] for key in ("rtp_to_ws_p50_ms", "rtp_to_ws_p99_ms",
                                        "ws_to_rtp_p50_ms", "ws_to_rtp_p99_ms")},
         "yotel_late_ticks": stats["late_ticks"],
+        # Periods the clock skipped (a stalled process): AI audio not played, queued for good
+        "yotel_skipped_ticks": stats["skipped_ticks"],
         "yotel_tick_p99_ms": stats["tick_p99_ms"],
         "timeline_silence_filled": stats["timeline_filled"],
         "timeline_late_dropped": stats["timeline_late"],

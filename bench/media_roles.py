@@ -97,8 +97,10 @@ async def run_yotel(ai_url: str, record: bool, ai_law: str) -> None:
             queued = sorted(f.playout.queued_ms for f in forks) or [0]
             reply({"cpu_s": cpu_seconds(), "calls": len(engine.calls),
                    "late_ticks": engine.clock.late_ticks,
+                   "skipped_ticks": getattr(engine.clock, "skipped_ticks", 0),
                    "timeline_filled": sum(t.filled for t in timelines),
                    "timeline_late": sum(t.late for t in timelines),
+                   "ai_queued_frames": sum(queued) // 20,
                    "ai_queued_ms_median": queued[len(queued) // 2],
                    "ai_queued_ms_max": queued[-1], **engine.stats.summary()})
         elif line == "quit":
