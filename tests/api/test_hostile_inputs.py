@@ -179,3 +179,15 @@ async def test_openapi_documents_errors_and_rules(http: httpx.AsyncClient) -> No
     assert create["ws_url"]["pattern"].startswith("^wss://")
     assert create["name"]["pattern"] == "^[^\\x00]*$"
     assert "Europe/Paris" in schemas["TenantPatch"]["properties"]["timezone"]["enum"]
+
+
+@pytest.mark.parametrize("target", [f"{BASE}/%ff%fe", "/%c0%80", f"{BASE}/%ED%A0%80",
+                                    f"{BASE}?cursor=%ff"])
+async def test_percent_encoded_non_utf8_is_a_4xx_envelope(http: httpx.AsyncClient,
+                                                          writer: dict[str, str],
+                                                          target: str) -> None:
+    """Percent-decoding replaces what is not UTF-8 (U+FFFD), so these reach routing as text:
+    a 404 or a 400 in the envelope, never a 500."""
+    response = await http.get(target, headers=writer)
+    assert response.status_code in (400, 404)
+    assert_error(response, response.status_code, response.json()["error"]["type"])
