@@ -161,3 +161,31 @@ async def refused(phone: Phone, uri: str) -> int:
         if phone.rtp is not None and phone.dialog is None:
             phone.rtp.close()
     raise AssertionError(f"{uri} was answered")
+
+
+@contextlib.asynccontextmanager
+async def audio_server(files: dict[str, bytes]) -> AsyncIterator[str]:
+    """A minimal HTTP/1.1 server on 127.0.0.1 serving `files` by path (404 otherwise); yields
+    its base URL. One request per connection, as `load_audio` makes them."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            path = head.split(b" ", 2)[1].decode()
+            body = files.get(path)
+            status = "200 OK" if body is not None else "404 Not Found"
+            payload = body if body is not None else b"no"
+            writer.write(f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: audio/wav"
+                         f"\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        listener.close()
+        await listener.wait_closed()
