@@ -1,6 +1,7 @@
 """Yotel: telephony for voice AI. Importing `yotel` gives the client SDK only; the platform
 (`yotel serve`) lives behind the `server` extra and is never imported from here."""
 
+from yotel import webhooks  # noqa: F401  (`yotel.webhooks.verify` after `import yotel`)
 from yotel.client import (
     APIConnectionError,
     AsyncYotel,

@@ -30,6 +30,10 @@ from yotel.settings import Settings
 from yotel.trunks.service import TrunkService
 from yotel.voice_agents.service import VoiceAgentService
 from yotel.voice_agents.slots import AgentSlots
+from yotel.webhooks.component import WebhookComponent
+from yotel.webhooks.dispatcher import DispatcherConfig
+from yotel.webhooks.schedule import RetrySchedule
+from yotel.webhooks.sender import SenderConfig
 
 log = logging.getLogger("yotel.node")
 
@@ -59,6 +63,24 @@ def dialer_config(settings: Settings) -> DialerConfig:
 def dialer_component(settings: Settings, node: NodeServices) -> DialerComponent:
     """The dialer over `node`'s database and call layer (a runner component after `node`)."""
     return DialerComponent(node.db, node.calls, dialer_config(settings))
+
+
+def webhook_config(settings: Settings) -> DispatcherConfig:
+    sender = SenderConfig(connect_timeout_s=settings.webhook_connect_timeout_s,
+                          read_timeout_s=settings.webhook_read_timeout_s,
+                          allow_insecure=settings.allow_insecure_urls,
+                          max_connections=settings.webhook_max_in_flight)
+    return DispatcherConfig(
+        node_id=node_id(settings), poll_s=settings.webhook_poll_s, batch=settings.webhook_batch,
+        max_in_flight=settings.webhook_max_in_flight,
+        max_per_endpoint=settings.webhook_max_per_endpoint,
+        schedule=RetrySchedule(settings.webhook_retry_schedule_s, settings.webhook_retry_jitter),
+        disable_after_s=settings.webhook_disable_after_s, sender=sender)
+
+
+def webhook_component(settings: Settings, node: NodeServices) -> WebhookComponent:
+    """The webhook dispatcher over `node`'s database (a runner component after `node`)."""
+    return WebhookComponent(node.db, node.box, webhook_config(settings))
 
 
 @dataclass

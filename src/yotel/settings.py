@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./yotel.db"
 DEFAULT_SUBPROTOCOLS = ("audio.drachtio.org", "audio.jambonz.org")
 SECRET_KEY_FILE = "secret_key"
+# PRODUCT.md §7: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_WEBHOOK_DELAYS_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
 class Settings(BaseSettings):
@@ -70,6 +72,19 @@ class Settings(BaseSettings):
     dialer_claim_lease_s: float = Field(default=60.0, ge=2, le=3600)
     dialer_batch: int = Field(default=100, ge=1, le=10_000)  # leads per claim
     dialer_max_in_flight: int = Field(default=200, ge=1, le=100_000)  # originates under way
+    # The webhook dispatcher (docs/configuration.md, "Webhooks"): PRODUCT.md §7's schedule by
+    # default; tests shrink the timings to seconds.
+    webhooks_enabled: bool = True
+    webhook_poll_s: float = Field(default=0.1, gt=0, le=60)
+    webhook_batch: int = Field(default=500, ge=1, le=10_000)
+    webhook_max_in_flight: int = Field(default=200, ge=1, le=10_000)
+    webhook_max_per_endpoint: int = Field(default=20, ge=1, le=10_000)
+    webhook_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=DEFAULT_WEBHOOK_DELAYS_S, min_length=1, max_length=50)
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, le=1)
+    webhook_disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
     # The REST API's HTTP/1.1 edge (docs/api.md, "The HTTP edge"): a client that has not sent a
     # whole request head (or body) in time is disconnected, so half-open connections cannot pile up.
     api_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -82,6 +97,13 @@ class Settings(BaseSettings):
     def _split_subprotocols(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _split_delays(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
         return value
 
     @field_validator("redis_url", "public_url", "outbound_trunk", mode="before")

@@ -20,6 +20,7 @@ from yotel.leads.service import LeadService
 from yotel.numbers.service import NumberService
 from yotel.trunks.service import TrunkService
 from yotel.voice_agents.service import ReferenceCheck
+from yotel.webhooks.service import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Resources:
     queues: QueueService
     callbacks: CallbackService
     calls: CallRecords
+    webhooks: WebhookService
 
 
 def build_resources(db: Database, box: SecretBox, *, allow_insecure_urls: bool,
@@ -43,7 +45,8 @@ def build_resources(db: Database, box: SecretBox, *, allow_insecure_urls: bool,
         dnd=DndService(db), numbers=NumberService(db),
         flows=FlowService(db, allow_insecure_urls), agents=AgentService(db),
         queues=QueueService(db), callbacks=CallbackService(db),
-        calls=CallRecords(db, public_url.rstrip("/")))
+        calls=CallRecords(db, public_url.rstrip("/")),
+        webhooks=WebhookService(db, box, allow_insecure_urls))
 
 
 def voice_agent_reference_checks() -> list[ReferenceCheck]:
@@ -72,8 +75,9 @@ def include_routers(api: APIRouter) -> None:
         live_calls,
         numbers,
         trunks,
+        webhooks,
     )
 
     for module in (trunks, campaigns, leads, dnd, numbers, flows, agents, agent_queues,
-                   calls, live_calls):
+                   calls, live_calls, webhooks):
         api.include_router(module.router)

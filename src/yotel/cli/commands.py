@@ -14,7 +14,7 @@ from yotel.cli.runner import Runner
 from yotel.db import migrate
 from yotel.db.engine import Database
 from yotel.domain.errors import ServiceUnavailable
-from yotel.node import NodeServices, dialer_component
+from yotel.node import NodeServices, dialer_component, webhook_component
 from yotel.settings import Settings
 from yotel.tenancy.api_keys import create_api_key
 from yotel.tenancy.tenants import create_tenant
@@ -91,7 +91,8 @@ async def _serve(settings: Settings, *, as_json: bool) -> None:
     # Stopped newest first: the dialer stops claiming and settles its calls, then the node
     # drains the rest while the API still answers verbs.
     dialer = [dialer_component(settings, node)] if settings.dialer_enabled else []
-    runner = Runner([server, node, *dialer])
+    webhooks = [webhook_component(settings, node)] if settings.webhooks_enabled else []
+    runner = Runner([server, node, *dialer, *webhooks])
     runner.install_signal_handlers()
     await runner.run(lambda: _announce(server, node, settings, as_json=as_json))
 

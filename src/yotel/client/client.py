@@ -32,6 +32,12 @@ from yotel.client.routing import (
 from yotel.client.sip_trunks import AsyncSipTrunks, SipTrunks
 from yotel.client.tenant import AsyncTenantResource, TenantResource
 from yotel.client.voice_agents import AsyncVoiceAgents, VoiceAgents
+from yotel.client.webhooks import (
+    AsyncWebhookDeliveries,
+    AsyncWebhookEndpoints,
+    WebhookDeliveries,
+    WebhookEndpoints,
+)
 
 
 def _config(api_key: str | None, base_url: str | None, timeout: float, max_retries: int,
@@ -63,6 +69,8 @@ class Yotel:
         self.callbacks = Callbacks(self._http)
         self.calls = Calls(self._http)
         self.ai_sessions = AiSessions(self._http)
+        self.webhook_endpoints = WebhookEndpoints(self._http)
+        self.webhook_deliveries = WebhookDeliveries(self._http)
 
     @property
     def base_url(self) -> str:
@@ -105,6 +113,8 @@ class AsyncYotel:
         self.callbacks = AsyncCallbacks(self._http)
         self.calls = AsyncCalls(self._http)
         self.ai_sessions = AsyncAiSessions(self._http)
+        self.webhook_endpoints = AsyncWebhookEndpoints(self._http)
+        self.webhook_deliveries = AsyncWebhookDeliveries(self._http)
 
     @property
     def base_url(self) -> str:

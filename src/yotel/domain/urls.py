@@ -29,7 +29,11 @@ URL_KIND_KEY = "x-yotel-url"
 WsUrl = Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_LENGTH,
                                    json_schema_extra={URL_KIND_KEY: "ws"})]
 
-_SCHEMES = {"ws": ("wss", "ws")}  # kind → (secure scheme, insecure scheme)
+# Webhook endpoint URLs (`https`), same rules.
+HttpUrl = Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_LENGTH,
+                                     json_schema_extra={URL_KIND_KEY: "http"})]
+
+_SCHEMES = {"ws": ("wss", "ws"), "http": ("https", "http")}  # kind → (secure, insecure scheme)
 
 
 def _ci(word: str) -> str:
@@ -71,9 +75,15 @@ def _compiled(kind: str, allow_insecure: bool) -> re.Pattern[str]:
 def check_ws_url(url: str, *, allow_insecure: bool, field: str) -> str:
     """A voice AI WebSocket URL: `wss://` to a public host name (or `ws://`/local when insecure
     URLs are allowed). Returns the URL unchanged."""
+    return check_tenant_url(url, "ws", allow_insecure=allow_insecure, field=field)
+
+
+def check_tenant_url(url: str, kind: str, *, allow_insecure: bool, field: str) -> str:
+    """A tenant URL of `kind` ("ws" or "http"): the secure scheme to a public host name (or the
+    insecure one / local hosts when insecure URLs are allowed). Returns the URL unchanged."""
     if len(url) > MAX_URL_LENGTH:
         raise _invalid(field, f"URL longer than {MAX_URL_LENGTH} characters")
-    secure, insecure = _SCHEMES["ws"]
+    secure, insecure = _SCHEMES[kind]
     try:
         check_url_for_save(url, secure_schemes={secure}, insecure_schemes={insecure},
                            allow_insecure=allow_insecure)
@@ -81,7 +91,7 @@ def check_ws_url(url: str, *, allow_insecure: bool, field: str) -> str:
         raise _invalid(field, str(exc)) from exc
     except ValueError as exc:  # urlsplit rejects e.g. a malformed IPv6 literal or bad port
         raise _invalid(field, "malformed URL") from exc
-    if _compiled("ws", allow_insecure).fullmatch(url) is None:
+    if _compiled(kind, allow_insecure).fullmatch(url) is None:
         host = "a host name" if allow_insecure else "a public DNS name (no IP literal)"
         raise _invalid(field, f"URL must be {secure}://, {host}, an optional port, and a path "
                               "and query of URL characters (see the schema's pattern)")
