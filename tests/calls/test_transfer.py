@@ -17,7 +17,7 @@ from yotel.calls.transfer import TransferFailed, transfer
 from yotel.counters import Counters
 from yotel.db.engine import Database
 from yotel.db.models import OutboxEvent
-from yotel.domain.errors import Conflict, NotFound
+from yotel.domain.errors import Conflict, NotFound, ValidationError
 from yotel.settings import Settings
 from yotel.testing.audio import has_tone, read_wav, tone_g711
 from yotel.testing.fake_ai import FakeSession, FakeVoiceAI
@@ -135,6 +135,11 @@ async def test_an_agent_queue_rings_all_the_first_answer_wins_the_other_is_cance
         off_duty = await t.agent("+15550009999", on_duty=False)  # never rung (no trunk either)
         await t.queue("tier1", [slow_id, off_duty, quick_id], "ring_all")
         live, session = await talking_to_ai(node, t, ai, caller)
+        for kind, destination in (("e164", "+15557654321"),  # this node has no trunk
+                                  ("e164", "555-1234"), ("sip_uri", "tel:+1555"),
+                                  ("fax", "+15557654321")):
+            with pytest.raises(ValidationError):
+                await transfer(node.services.calls, live, kind, destination, {})
         result = await transfer(node.services.calls, live, "agent_queue", "tier1", {})
         assert result.agent_id == quick_id and result.answered_by == quick.uri
         assert slow.invites and slow.invites[0].cancelled.is_set()

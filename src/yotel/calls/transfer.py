@@ -203,8 +203,19 @@ async def _first_answer(service: CallService, live: LiveCall, targets: Sequence[
         if won is None:  # cancelled or failed: legs that answered meanwhile must go
             await _hang_up_answered(dials)
     if won is None:
+        error = _only_error(dials)
+        if isinstance(error, ValidationError):  # e.g. no trunk to dial a number: 400
+            raise error
         raise _nobody(failures)
     return won
+
+
+def _only_error(dials: dict[asyncio.Future[Call], Target]) -> BaseException | None:
+    """The error of a single destination's dial (a bad destination is the caller's 400)."""
+    if len(dials) != 1:
+        return None
+    task = next(iter(dials))
+    return task.exception() if task.done() and not task.cancelled() else None
 
 
 def _settle(task: asyncio.Future[Call], target: Target, won: tuple[Target, Call] | None,
