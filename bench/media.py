@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import uvloop
-from rtpengine import NgError, RtpEngine  # bench/rtpengine.py: the script's folder is on sys.path
+from rtpengine import NgError, RtpEngine, set_group_nice  # bench/rtpengine.py (sys.path[0])
 
 from yotel.media.stats import Histogram
 from yotel.rtp import g711
@@ -70,6 +70,8 @@ def read_stamp(payload: bytes) -> int | None:
 class Role:
     """A child process speaking one JSON line per command on its stdin/stdout."""
 
+    nice: int | None = None  # --nice: every role's session weight
+
     def __init__(self, *args: str) -> None:
         # Its own session, as a daemon runs (and as rtpengine does here): with the kernel's
         # autogroup scheduling each session gets an equal share of a busy machine, so the
@@ -77,6 +79,7 @@ class Role:
         self.process = subprocess.Popen([sys.executable, str(ROLES), *args],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         start_new_session=True)
+        set_group_nice(self.process.pid, self.nice)
         self.hello = self._line()
 
     def _line(self) -> dict[str, Any]:
@@ -375,7 +378,7 @@ def yotel_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def rtpengine_run(args: argparse.Namespace) -> dict[str, Any]:
-    engine = RtpEngine(threads=args.rtpengine_threads)
+    engine = RtpEngine(threads=args.rtpengine_threads, nice=args.nice)
     echo: Role | None = None
     try:
         echo = Role("rtp-echo", str(args.calls))
@@ -402,6 +405,9 @@ def main() -> None:
                         help="the echo AI on the websockets library (default: bench/echo_ws.py)")
     parser.add_argument("--py-spy", metavar="FILE", default=None,
                         help="sample Yotel with py-spy over the window (collapsed stacks)")
+    parser.add_argument("--nice", type=int, default=None,
+                        help="the session nice of Yotel, the AI, the echo and rtpengine (e.g. "
+                             "-10, root: a busy shared machine starves them otherwise)")
     parser.add_argument("--rtpengine-threads", type=int, default=None,
                         help="rtpengine's worker threads (default: its own, one per core)")
     args = parser.parse_args()
@@ -410,6 +416,7 @@ def main() -> None:
     # A SIGTERM unwinds like Ctrl-C, so the `finally`s stop rtpengine and the child roles.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.spy = None
+    Role.nice = args.nice
     result: dict[str, Any] = {"calls": args.calls, "seconds": args.seconds}
     if args.yotel:
         result = yotel_run(args)

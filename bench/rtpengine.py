@@ -24,6 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 Bencodable = bytes | str | int | list[Any] | dict[str, Any]
@@ -138,6 +139,14 @@ class NgClient(asyncio.DatagramProtocol):
 
 
 # -- the daemon ------------------------------------------------------------------------------
+def set_group_nice(pid: int, nice: int | None) -> None:
+    """The scheduling weight of `pid`'s session (its autogroup, Linux with
+    kernel.sched_autogroup_enabled): on a machine shared with other work, a negative value
+    gives the measured process the CPU it asks for. Negative values need root."""
+    if nice is not None:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -149,7 +158,7 @@ class RtpEngine:
     the bench). `stop()` is idempotent; use it in a `finally`."""
 
     def __init__(self, *, threads: int | None = None, port_min: int = PORT_MIN,
-                 port_max: int = PORT_MAX) -> None:
+                 port_max: int = PORT_MAX, nice: int | None = None) -> None:
         binary = shutil.which("rtpengine") or BINARY
         if not os.path.exists(binary):
             raise FileNotFoundError("rtpengine is not installed (Debian: rtpengine-daemon)")
@@ -165,6 +174,7 @@ class RtpEngine:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._log,
                                         start_new_session=True)
+        set_group_nice(self.process.pid, nice)
 
     async def started(self, timeout_s: float = 10.0) -> NgClient:
         """Wait until the ng port answers `ping`; the client to send commands with."""
