@@ -223,3 +223,40 @@ async def test_a_caller_hanging_up_while_the_transfer_rings_cancels_the_leg(
         await asyncio.wait_for(ringing.invites[0].cancelled.wait(), 5)
         await wait_for(lambda: _no_calls(node))
         assert (await t.ended_call())["outcome"] == "caller_hangup"
+
+
+async def test_the_control_api_transfer_verb_uses_the_primitive(
+        make_settings: Callable[..., Settings], counters: Counters, make_tenant_key: Any,
+        db: Database) -> None:
+    """Issue 9's acceptance, from outside: the AI, with the token of its metadata frame,
+    transfers its caller to an E.164 number; the caller's audio reaches the second phone and
+    the AI's socket closes."""
+    async with phones(2) as (caller, human):
+        trunk = f"sip:127.0.0.1:{human.ua.port}"
+        async with node_with(make_settings, counters, outbound_trunk=trunk) as node, \
+                tenant(node, make_tenant_key) as t, FakeVoiceAI(mode="silent") as ai:
+            live, session = await talking_to_ai(node, t, ai, caller)
+            as_ai = {"Authorization": f"Bearer {session.metadata['yotel_callback_token']}"}
+            url = f"/api/v1/ai-sessions/{live.id}/control"
+            human.answer_mode = "busy"
+            busy = await t.http.post(url, headers=as_ai, json={
+                "event": "transfer", "destination_type": "e164",
+                "destination": "+15557654321"})
+            assert busy.status_code == 409, busy.text
+            assert busy.json()["error"]["type"] == "transfer_failed"
+            human.answer_mode = "answer"
+            reply = await t.http.post(url, headers=as_ai, json={
+                "event": "transfer", "destination_type": "e164",
+                "destination": "+15557654321", "metadata": {"intent": "billing"}})
+            assert reply.status_code == 200, reply.text
+            assert (await session.wait_for_text("stop"))[0]["reason"] == "transfer"
+            assert await session.wait_closed() == 1000
+            await hears(human, CALLER_HZ)
+            assert caller.dialog is not None
+            await caller.dialog.bye()
+            assert (await t.ended_call())["outcome"] == "transferred_e164"
+    async with db.read() as read:
+        transferred = (await read.scalars(select(OutboxEvent).where(
+            OutboxEvent.call_id == live.id, OutboxEvent.type == "ai_session.transferred"))).one()
+    assert transferred.payload["data"]["destination"] == "+15557654321"
+    assert transferred.payload["data"]["metadata"] == {"intent": "billing"}
