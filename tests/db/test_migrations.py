@@ -9,7 +9,7 @@ TABLES = {
     "tenants", "api_keys", "voice_agents", "sip_trunks", "campaigns", "leads", "callbacks",
     "dnd_entries", "dnd_registry", "flows", "numbers", "agents", "agent_queues",
     "agent_queue_members", "calls", "ai_sessions", "callback_tokens", "outbox_events",
-    "webhook_endpoints", "webhook_deliveries",
+    "webhook_endpoints", "webhook_deliveries", "escalations",
 }
 
 
@@ -46,7 +46,7 @@ def test_migrations_ship_inside_the_package() -> None:
     # `yotel db upgrade` must work from an installed wheel, whatever the working directory.
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert migrate.MIGRATIONS_DIR.parent.name == "db"
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == "0004"
 
 
 async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(
@@ -70,5 +70,29 @@ async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(
         async with db.engine.connect() as connection:
             names = (await connection.execute(text("SELECT name FROM tenants"))).scalars().all()
         assert names == ["kept"]
+    finally:
+        await db.dispose()
+
+
+async def test_0004_adds_escalations_to_a_0003_database_and_downgrades_back(
+        scratch_database_url: str) -> None:
+    db = Database(scratch_database_url)
+    try:
+        await migrate.upgrade(db, "0003")
+        await migrate.upgrade(db)
+        async with db.transaction() as connection:  # an open escalation of a tenant's call
+            for statement in (
+                "INSERT INTO tenants (id, name, timezone, created_at, updated_at) "
+                "VALUES ('t1', 'kept', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                "INSERT INTO calls (id, tenant_id, direction, \"from\", \"to\", state, "
+                "started_at, created_at, updated_at) VALUES ('c1', 't1', 'outbound', 'a', "
+                "'b', 'answered', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                "INSERT INTO escalations (id, tenant_id, call_id, reason, urgency, status, "
+                "created_at) VALUES ('e1', 't1', 'c1', 'angry', 'high', 'open', "
+                "CURRENT_TIMESTAMP)"):
+                await connection.execute(text(statement))
+        await migrate.downgrade(db, "0003")
+        assert "escalations" not in await _tables(db)
+        assert await migrate.current_revision(db) == "0003"
     finally:
         await db.dispose()

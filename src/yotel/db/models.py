@@ -4,7 +4,8 @@
 This module holds the foundation (tenants, API keys, voice agents) and re-exports the rest, so
 `from yotel.db.models import X` works for every table: `dialing.py` (trunks, campaigns, leads,
 callbacks, DND), `routing.py` (numbers, flows, human agents and queues), `records.py` (calls, AI
-sessions, callback tokens, the event outbox), `webhooks.py` (webhook endpoints and deliveries)."""
+sessions, callback tokens, the event outbox), `webhooks.py` (webhook endpoints and deliveries),
+`escalations.py` (supervisor escalations)."""
 
 from __future__ import annotations
 
@@ -81,13 +82,14 @@ from yotel.db.dialing import (  # noqa: E402
     Lead,
     SipTrunk,
 )
+from yotel.db.escalations import Escalation  # noqa: E402
 from yotel.db.records import AiSession, Call, CallbackToken, OutboxEvent  # noqa: E402
 from yotel.db.routing import Agent, AgentQueue, AgentQueueMember, Flow, Number  # noqa: E402
 from yotel.db.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 __all__ = [
     "NAMING_CONVENTION", "Agent", "AgentQueue", "AgentQueueMember", "AiSession", "ApiKey", "Base",
-    "Call", "Callback", "CallbackToken", "Campaign", "DndEntry", "DndRegistryEntry", "Flow",
-    "JsonDocument", "Lead", "Number", "OutboxEvent", "SipTrunk", "Tenant", "UtcDateTime",
+    "Call", "Callback", "CallbackToken", "Campaign", "DndEntry", "DndRegistryEntry", "Escalation",
+    "Flow", "JsonDocument", "Lead", "Number", "OutboxEvent", "SipTrunk", "Tenant", "UtcDateTime",
     "VoiceAgent", "WebhookDelivery", "WebhookEndpoint", "utcnow",
 ]
