@@ -110,6 +110,12 @@ class CallHistory:
                 "stereo": True, "channels": dict(RECORDING_CHANNELS),
                 "duration_s": round(duration_s, 2), "url": url}, now)
 
+    async def event(self, kind: str, data: dict[str, Any]) -> None:
+        """An event with no state change of the call's own (conference_changed, escalated)."""
+        now = _now()
+        async with self._db.write() as session:
+            self._event(session, kind, data, now)
+
     async def note(self, **values: Any) -> None:
         """Columns without an event (the leg's SIP Call-ID, the AI's voice agent, ...)."""
         await self._update(**values)

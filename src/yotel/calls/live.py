@@ -87,6 +87,8 @@ class LiveCall:
         self._answered = False
         self._transfer: tuple[str, str, dict[str, Any]] | None = None
         self._on_ended: list[Ended] = []
+        self.legs: set[Call] = set()  # participants dialled in (conference members)
+        self.monitoring: dict[str, LiveCall] = {}  # target call id -> its owner
         self.scope = TaskScope(f"live-{self.id[:8]}")
         media.subscribe(self._events.put_nowait)
 
@@ -135,6 +137,11 @@ class LiveCall:
             await self._ai_started()
         elif kind == "fork_detached":
             await self._ai_detached(str(event.data.get("reason", "")))
+        elif kind == "conference_changed":
+            await self.history.event("ai_session.conference_changed", {
+                "conference_id": event.data.get("conference_id"),
+                "change": event.data.get("change"),
+                "participants": event.data.get("participants", [])})
         elif kind == "recording_ready":
             self._recording = event  # reported after call.ended (PRODUCT.md §7 order)
         elif kind == "ended":
@@ -164,7 +171,20 @@ class LiveCall:
         await self.history.ai_ended(outcome)
         await self._release_slot()
 
+    def own_leg(self, leg: Call) -> None:
+        """A participant's leg lives as long as this call, at most."""
+        self.legs.add(leg)
+        leg.subscribe(lambda event: self.legs.discard(leg) if event.kind == "ended" else None)
+
+    async def _hang_up_legs(self) -> None:
+        for leg in list(self.legs):
+            await leg.hangup("hangup", reason="the conference's call ended")
+        for target in list(self.monitoring.values()):
+            await _stop_monitor(target, self.id)
+        self.monitoring.clear()
+
     async def _ended(self, event: CallEvent) -> None:
+        await self._hang_up_legs()
         end = self.media.end or CallEnd("failed", None, "ended without an outcome")
         outcome: Outcome = end.outcome
         if self._transfer is not None and outcome in ("hangup", "caller_hangup"):
@@ -210,3 +230,15 @@ class LiveCall:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.done.wait(), 10.0)
         await self.scope.close()
+
+
+def monitor_key(monitoring_call_id: str) -> str:
+    """The tap key on a target of the monitor stream opened for `monitoring_call_id`."""
+    return f"monitor:{monitoring_call_id}"
+
+
+async def _stop_monitor(target: LiveCall, monitoring_call_id: str) -> None:
+    from yotel.media.errors import MediaError
+
+    with contextlib.suppress(MediaError):
+        await target.media.stop_monitor(monitor_key(monitoring_call_id))

@@ -26,8 +26,9 @@ from yotel.control.bodies import (
     REPLAY_WINDOW_S,
     Verb,
 )
+from yotel.control.dispatch import run_verb
 from yotel.control.idempotency import IdempotencyStore, Stored, fingerprint
-from yotel.control.verbs import VerbContext, run_verb
+from yotel.control.verbs import VerbContext
 from yotel.counters import Counters
 from yotel.db.engine import Database
 from yotel.db.models import Call

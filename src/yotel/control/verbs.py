@@ -47,14 +47,6 @@ class VerbContext:
 Handler = Callable[[VerbContext, Any], Awaitable[dict[str, Any]]]
 
 
-async def run_verb(context: VerbContext, verb: b.Verb) -> dict[str, Any]:
-    handler = HANDLERS.get(verb.event)
-    if handler is None:
-        raise Unprocessable(f"{verb.event} (conferencing and supervisors) is not available "
-                            "on this version of Yotel yet")
-    return await handler(context, verb)
-
-
 # -- group 1 -------------------------------------------
 async def _transfer(ctx: VerbContext, verb: b.Transfer) -> dict[str, Any]:
     from yotel.calls.transfer import transfer  # the one primitive flows use too
@@ -63,8 +55,7 @@ async def _transfer(ctx: VerbContext, verb: b.Transfer) -> dict[str, Any]:
     assert ctx.calls is not None
     result = await transfer(ctx.calls, live, verb.destination_type, verb.destination,
                             dict(verb.metadata))
-    return {"destination_type": verb.destination_type, "destination": verb.destination,
-            "transfer": _plain(result)}
+    return result.as_dict()
 
 
 async def _hangup(ctx: VerbContext, verb: b.Hangup) -> dict[str, Any]:
@@ -90,7 +81,7 @@ async def _hold(ctx: VerbContext, verb: b.Hold) -> dict[str, Any]:
     live = ctx.require_live()
     music = None
     if verb.moh_url is not None:
-        music = AudioPlayer(await _fetch(ctx, verb.moh_url, "moh_url"), loop=True)
+        music = AudioPlayer(await fetch_audio(ctx, verb.moh_url, "moh_url"), loop=True)
     with media_errors():
         await live.media.hold(music)
     return {"held": True}
@@ -122,7 +113,7 @@ async def _play_audio(ctx: VerbContext, verb: b.PlayAudio) -> dict[str, Any]:
     if verb.audio_url is None:
         raise Unprocessable("tts_text is not supported in v1: send audio_url with a "
                             "pre-rendered WAV or MP3")
-    player = AudioPlayer(await _fetch(ctx, verb.audio_url, "audio_url"))
+    player = AudioPlayer(await fetch_audio(ctx, verb.audio_url, "audio_url"))
     with media_errors():
         live.media.play(player)
     return {"duration_ms": round(player.duration_s * 1000)}
@@ -240,7 +231,7 @@ async def _append_log(ctx: VerbContext, entry: dict[str, Any]) -> None:
         row.metadata_ = {**row.metadata_, "logs": logs}
 
 
-async def _fetch(ctx: VerbContext, url: str, field: str) -> bytes:
+async def fetch_audio(ctx: VerbContext, url: str, field: str) -> bytes:
     try:  # PRODUCT.md §2: https to a public host, unless insecure URLs are allowed
         check_url_for_save(url, secure_schemes={"https"}, insecure_schemes={"http"},
                            allow_insecure=ctx.allow_insecure)
@@ -252,11 +243,6 @@ async def _fetch(ctx: VerbContext, url: str, field: str) -> bytes:
         return await load_audio(url, FetchLimits(allow_insecure=ctx.allow_insecure))
     except AudioFetchError as exc:
         raise Unprocessable(f"{field}: the audio could not be fetched or decoded") from exc
-
-
-def _plain(value: Any) -> Any:
-    to_dict = getattr(value, "as_dict", None)
-    return to_dict() if callable(to_dict) else value
 
 
 HANDLERS: dict[str, Handler] = {

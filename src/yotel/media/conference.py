@@ -28,7 +28,7 @@ class Member:
     path: MediaPath
     kind: str  # caller | e164 | sip_uri | agent | supervisor
     destination: str
-    joined_at: float
+    joined_at: float  # epoch seconds
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,7 +8,9 @@ A mixin of `Call`, between `CallVerbs` and `Call`.
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from yotel.media.conference import Conference, Member
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
     from yotel.media.call import Call
 
 HOST_MEMBER_KIND = "caller"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
 
 
 def new_member_id() -> str:
@@ -106,7 +113,7 @@ class Conferencing(CallVerbs):
     # -- members ---------------------------------------------------------------------------------
     def _admit(self, call: Call, kind: str, destination: str) -> Member:
         conference = self._require_conference()
-        member = Member(new_member_id(), call.media, kind, destination, self._loop.time())
+        member = Member(new_member_id(), call.media, kind, destination, time.time())
         if call is not self._self_call():
             call._pause_tick()
             call.conference_host, call.member_id = self._self_call(), member.id
@@ -164,12 +171,13 @@ class Conferencing(CallVerbs):
         self._emit("conference_changed", **body)
 
     def conference_participants(self) -> list[dict[str, Any]]:
-        """PRODUCT.md §7 `participants[]`: member_id, type, destination, joined_at (loop s)."""
+        """PRODUCT.md §7 `participants[]`: member_id, type, destination, joined_at (ISO)."""
         conference = self.conference
         if conference is None:
             return []
-        rows = [{"member_id": m.id, "type": m.kind, "destination": m.destination,
-                 "joined_at": m.joined_at} for m in conference.participants()]
+        rows: list[dict[str, Any]] = [
+            {"member_id": m.id, "type": m.kind, "destination": m.destination,
+             "joined_at": _iso(m.joined_at)} for m in conference.participants()]
         if conference.ai_in:
             rows.append({"member_id": "ai", "type": "ai_agent", "destination": None,
                          "joined_at": None})

@@ -14,6 +14,7 @@ decoding, so the common call (only the AI talking) costs what it cost before rou
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Literal, NamedTuple, Protocol
@@ -148,3 +149,41 @@ class Output:
     def _finished(self, what: str, key: str) -> None:
         if self._on_finished is not None:
             self._on_finished(what, key)
+
+
+class Tee:
+    """One source heard in several outputs (a barging AI heard by both sides of a call): each
+    branch reads every frame once, at its own tick; the source is read once per frame."""
+
+    def __init__(self, source: PcmSource) -> None:
+        self._source = source
+        self._branches: list[_Branch] = []
+        self._ended = False
+
+    def branch(self) -> PcmSource:
+        branch = _Branch(self)
+        self._branches.append(branch)
+        return branch
+
+    def _pull(self) -> None:
+        frame = None if self._ended else self._source.read_frame()
+        if frame is None:
+            self._ended = True
+        for branch in self._branches:
+            branch.pending.append(frame)
+            if len(branch.pending) > TEE_BACKLOG:  # a branch that stopped reading
+                branch.pending.popleft()
+
+
+TEE_BACKLOG = 5
+
+
+class _Branch:
+    def __init__(self, tee: Tee) -> None:
+        self._tee = tee
+        self.pending: deque[bytes | None] = deque()
+
+    def read_frame(self) -> bytes | None:
+        if not self.pending:
+            self._tee._pull()
+        return self.pending.popleft()

@@ -216,6 +216,10 @@ class CallVerbs:
             whisper_to.whisper(ForkPlayoutSource(fork), key=f"monitor:{self.id}:{key}")
         return fork
 
+    def monitor_fork(self, key: str = "monitor") -> AudioFork | None:
+        entry = self._monitors.get(key)
+        return entry[0] if entry is not None else None
+
     async def stop_monitor(self, key: str = "monitor") -> None:
         entry = self._monitors.pop(key, None)
         if entry is None:
