@@ -13,7 +13,9 @@ from sqlalchemy import select
 from yotel.counters import Counters
 from yotel.db.engine import Database
 from yotel.db.models import OutboxEvent
+from yotel.rtp import g711
 from yotel.settings import Settings
+from yotel.testing.audio import rms
 from yotel.testing.fake_ai import FakeVoiceAI
 from yotel.testing.phone import Phone
 from yotel.testing.server import RunningNode
@@ -73,6 +75,8 @@ async def test_a_sipp_call_to_a_did_runs_its_flow_to_the_ai_with_audio_and_dtmf(
             await sipp.stop()
         assert result.ok, result.report
         assert {len(frame) for _, frame in session.binary} == {160}
+        speech = g711.decode(b"".join(frame for _, frame in session.binary[25:150]), "pcmu")
+        assert rms(speech) > 300  # sipp's recorded audio, not the silence fill
         assert [d["digit"] for d in session.of_type("dtmf")] == ["1"]
         stopped = await session.wait_for_text("stop")
         assert stopped[0]["reason"] == "caller_hangup"

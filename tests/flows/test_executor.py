@@ -14,7 +14,7 @@ import pytest
 
 from yotel.counters import Counters
 from yotel.settings import Settings
-from yotel.testing.audio import tone, wav_bytes
+from yotel.testing.audio import tone, tone_g711, wav_bytes
 from yotel.testing.fake_ai import FakeVoiceAI
 from yotel.testing.phone import Phone
 from yotel.testing.server import RunningNode
@@ -33,7 +33,7 @@ from .scene import (
     wait_for,
 )
 
-PROMPT_HZ = 700.0
+PROMPT_HZ, CALLER_HZ = 700.0, 440.0
 
 
 @pytest.fixture
@@ -156,3 +156,28 @@ async def test_time_condition_routes_open_and_closed(
             record = await t.ended_call()
             assert record["outcome"] == "hangup" and record["answered_at"] is None
             assert ai.sessions == []
+
+
+async def test_an_unreachable_ai_takes_the_failed_edge_to_a_human(
+        node: RunningNode, make_tenant_key: Any) -> None:
+    async with phones(2) as (caller, human), tenant(node, make_tenant_key) as t:
+        async with FakeVoiceAI() as gone:
+            url = gone.url
+        did = await t.did_running("ai", [
+            connect(await t.voice_agent(url)),
+            {"id": "human", "type": "transfer",
+             "data": {"destination_type": "sip_uri", "destination": human.uri}}],
+            [edge("ai", "human", "failed")])
+        await caller.call(did_uri(node, did))
+        caller.send_audio(tone_g711(CALLER_HZ, 1.0))
+        await asyncio.wait_for(human.answered.wait(), 10)
+
+        async def hearing() -> bool:
+            return heard(human, CALLER_HZ)
+
+        await wait_for(hearing)
+        assert caller.dialog is not None
+        await caller.dialog.bye()
+        record = await t.ended_call()
+        assert record["outcome"] == "transferred_sip_uri"
+        assert await node.services.calls.slots.active(record["voice_agent_id"]) == 0
