@@ -107,6 +107,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     # uvicorn hooks
+    def handle_websocket_upgrade(self) -> None:
+        # The transport passes to uvicorn's WebSocket protocol (which has its own pings and
+        # limits): our read timer must not close it later.
+        self._disarm()
+        super().handle_websocket_upgrade()
+
     def send_400_response(self, msg: str) -> None:
         """Every refusal of the parser, as our envelope (uvicorn's own is `text/plain`)."""
         self._disarm()
