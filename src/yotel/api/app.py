@@ -17,7 +17,7 @@ from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
 from yotel.api.openapi import install_openapi
 from yotel.api.resources import build_resources, include_routers, voice_agent_reference_checks
-from yotel.api.routes import control, health, tenant, voice_agents
+from yotel.api.routes import control, escalations, health, tenant, voice_agents
 from yotel.api.runtime import Runtime
 from yotel.calls.tokens import TOKEN_PREFIX as CALLBACK_TOKEN_PREFIX
 from yotel.calls.tokens import verify_callback_token
@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     api.include_router(voice_agents.router)
     api.include_router(tenant.router)
     api.include_router(control.router)
+    api.include_router(escalations.router)
     include_routers(api)
     app.include_router(api)
     app.include_router(health.router)

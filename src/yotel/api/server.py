@@ -3,7 +3,12 @@ an ephemeral port and bind errors surface as plain `OSError` before anything sta
 
 HTTP/1.1 is parsed by httptools (about half h11's CPU per request, on the loop that also runs the
 20 ms media clock), through `connection.GuardedHttpProtocol`: read timeouts, a header size limit,
-and refusals in the JSON envelope."""
+and refusals in the JSON envelope. An `Upgrade: websocket` request (the supervisor stream) is
+handed by that protocol to uvicorn's sans-I/O `websockets` implementation (the library's
+current API: the legacy one warns of its deprecation; it waits for the transport to drain, so a
+slow reader slows its own writer), which pings every
+`WS_PING_INTERVAL_S` (RFC 6455 §5.5.2) and refuses client messages over `WS_MAX_MESSAGE_BYTES`
+(the stream is server-push: a client has nothing large to say)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from yotel.settings import HttpLimits
 STARTUP_TIMEOUT_S = 15.0
 SHUTDOWN_TIMEOUT_S = 15.0
 DEFAULT_LIMITS = HttpLimits()
+WS_PING_INTERVAL_S = 20.0  # also the time a ping may wait for its pong before the close
+WS_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -69,7 +76,10 @@ class ApiServer:
             raise
         self._socket = sock
         config = uvicorn.Config(self._app, lifespan="on", log_level="warning", loop="none",
-                                access_log=self._access_log, ws="none",
+                                access_log=self._access_log, ws="websockets-sansio",
+                                ws_ping_interval=WS_PING_INTERVAL_S,
+                                ws_ping_timeout=WS_PING_INTERVAL_S,
+                                ws_max_size=WS_MAX_MESSAGE_BYTES,
                                 http=protocol_class(self._limits),  # httptools, guarded
                                 timeout_keep_alive=self._limits.keep_alive_s,  # type: ignore[arg-type]
                                 server_header=False)

@@ -16,6 +16,7 @@ from yotel.calls.live import LiveCall
 from yotel.calls.service import CallService
 from yotel.calls.tokens import iso
 from yotel.control import bodies as b
+from yotel.control.escalate import request_supervisor
 from yotel.db.engine import Database
 from yotel.db.models import AiSession, Call, Callback, Lead, VoiceAgent
 from yotel.domain.bodies import unknown_reference
@@ -251,5 +252,5 @@ HANDLERS: dict[str, Handler] = {
     "set_disposition": _set_disposition, "recording_pause": _recording,
     "recording_resume": _recording, "get_call_state": _get_call_state,
     "set_lead_field": _set_lead_field, "set_lead_status": _set_lead_status,
-    "schedule_callback": _schedule_callback,
+    "schedule_callback": _schedule_callback, "request_supervisor": request_supervisor,
 }
