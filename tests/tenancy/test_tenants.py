@@ -5,13 +5,17 @@ import pytest
 from yotel.db.engine import Database
 from yotel.domain.errors import NotFound, ValidationError
 from yotel.domain.ids import new_id
+from yotel.domain.secretbox import SecretBox
 from yotel.tenancy.tenants import create_tenant, get_tenant, update_tenant
+from yotel.trunks.schemas import TrunkCreate
+from yotel.trunks.service import TrunkService
 
 
 async def test_create_and_update_tenant_settings(db: Database) -> None:
     tenant = await create_tenant(db, name="  Acme ")
     assert (tenant.name, tenant.timezone, tenant.default_voice_agent_id) == ("Acme", "UTC", None)
-    trunk = new_id()
+    trunk = (await TrunkService(db, SecretBox("test")).create(
+        tenant.id, TrunkCreate(name="carrier", host="sip.example.com"))).id
     updated = await update_tenant(db, tenant.id, {
         "timezone": "Europe/Paris", "voice_agent_default_ws_url": "wss://ai.example.com/ws",
         "default_trunk_id": trunk}, allow_insecure_urls=False)
