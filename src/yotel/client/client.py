@@ -15,6 +15,7 @@ from yotel.client.calls import (
     Calls,
 )
 from yotel.client.campaigns import AsyncCampaigns, AsyncLeads, Campaigns, Leads
+from yotel.client.escalations import AsyncEscalations, AsyncSupervisor, Escalations, Supervisor
 from yotel.client.http import DEFAULT_TIMEOUT_S, AsyncHttp, ClientConfig, SyncHttp
 from yotel.client.retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from yotel.client.routing import (
@@ -69,6 +70,8 @@ class Yotel:
         self.callbacks = Callbacks(self._http)
         self.calls = Calls(self._http)
         self.ai_sessions = AiSessions(self._http)
+        self.escalations = Escalations(self._http)
+        self.supervisor = Supervisor(self._http)
         self.webhook_endpoints = WebhookEndpoints(self._http)
         self.webhook_deliveries = WebhookDeliveries(self._http)
 
@@ -113,6 +116,8 @@ class AsyncYotel:
         self.callbacks = AsyncCallbacks(self._http)
         self.calls = AsyncCalls(self._http)
         self.ai_sessions = AsyncAiSessions(self._http)
+        self.escalations = AsyncEscalations(self._http)
+        self.supervisor = AsyncSupervisor(self._http)
         self.webhook_endpoints = AsyncWebhookEndpoints(self._http)
         self.webhook_deliveries = AsyncWebhookDeliveries(self._http)
 
