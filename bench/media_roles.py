@@ -90,7 +90,8 @@ async def run_yotel(ai_url: str, record: bool, ai_law: str) -> None:
     reader = await commands()
     while line := (await reader.readline()).decode().strip():
         if line == "cpu":
-            reply({"cpu_s": cpu_seconds()})
+            reply({"cpu_s": cpu_seconds(),
+                   "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime})
         elif line == "stats":
             forks = [c.fork for c in engine.calls.values() if c.fork is not None]
             timelines = [f.timeline for f in forks if f.timeline is not None]

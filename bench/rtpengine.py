@@ -194,12 +194,14 @@ class RtpEngine:
                     raise
             await asyncio.sleep(0.1)
 
-    def cpu_seconds(self) -> float:
-        """utime + stime of every thread of the daemon, from /proc/<pid>/stat (10 ms steps)."""
+    def cpu_seconds(self) -> tuple[float, float]:
+        """(utime + stime, stime) of every thread of the daemon, from /proc/<pid>/stat, in
+        seconds (10 ms steps)."""
         with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
         # After "pid (comm)": field 3 is fields[0], so utime (14) and stime (15) are 11 and 12.
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        user, kernel = int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+        return user + kernel, kernel
 
     def stderr_tail(self) -> str:
         self._log.seek(0)
