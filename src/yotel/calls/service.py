@@ -11,6 +11,7 @@ token is minted for the AI's metadata frame, and the INVITE goes out; the fork o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -206,9 +207,16 @@ class CallService:
         crossed the CANCEL gets a BYE), so the caller of this never owns a stray leg."""
         trunk = await self._trunk(tenant_id, Originate(to=to, trunk_id=trunk_id))
         chosen = caller_id or (trunk.caller_id if trunk else None) or "yotel"
+        # A task, so a cancel while the INVITE is being placed (a DNS look-up of the trunk)
+        # still gets the leg back to hang it up: the engine does not undo a half-placed call.
+        placing = asyncio.ensure_future(self.engine.originate(
+            _dial_string(to), caller_id=_digits(chosen), trunk=trunk,
+            answer_timeout_s=timeout_s))
         try:
-            leg = await self.engine.originate(_dial_string(to), caller_id=_digits(chosen),
-                                              trunk=trunk, answer_timeout_s=timeout_s)
+            leg = await asyncio.shield(placing)
+        except asyncio.CancelledError:
+            placing.add_done_callback(_hang_up_placed)
+            raise
         except (MediaError, ValueError, OSError) as exc:
             raise LegNotAnswered(f"{to}: {exc}", outcome="failed") from exc
         try:
@@ -290,6 +298,15 @@ class CallService:
         """After the engine has ended every call: let each owner finish writing."""
         lives = list(self.directory.calls.values())
         await asyncio.gather(*(live.close() for live in lives), return_exceptions=True)
+
+
+def _hang_up_placed(placing: asyncio.Future[Call]) -> None:
+    """`dial_leg` was cancelled while its INVITE was being placed: end the leg once placed."""
+    if placing.cancelled() or placing.exception() is not None:
+        return
+    leg = placing.result()
+    with contextlib.suppress(RuntimeError):  # ScopeClosed: it is ending anyway
+        leg.scope.spawn(leg.hangup("hangup", reason="not needed any more"), name="abandon")
 
 
 def _dial_string(to: str) -> str:
