@@ -1,5 +1,5 @@
-"""`client.calls` (list with filters, get), `client.ai_sessions.get` and `client.callbacks`
-(PRODUCT.md §4). Originating (`client.calls.create`) joins when the call layer does."""
+"""`client.calls` (originate, list with filters, get), `client.ai_sessions` (get, and the 25
+Control API verbs of `control.py`) and `client.callbacks` (PRODUCT.md §4)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Literal, TypedDict, Unpack
 
 from pydantic import Field
 
+from yotel.client.control import AiSessionVerbs, AsyncAiSessionVerbs
 from yotel.client.http import Call as Request
 from yotel.client.models import Model, Page
 from yotel.client.resource import AsyncResource, Collection, SyncResource
@@ -84,6 +85,23 @@ _SESSIONS = Collection("/ai-sessions", AiSession)
 _CALLBACKS = Collection("/callbacks", Callback)
 
 
+class LeadContext(TypedDict, total=False):
+    """The lead an ad-hoc call carries to the AI's metadata frame."""
+
+    name: str
+    custom_fields: dict[str, Any]
+
+
+def _originate(to: str, voice_agent_id: str | None, caller_id: str | None,
+               trunk_id: str | None, lead: LeadContext | None,
+               idempotency_key: str | None) -> Request[Call]:
+    fields = {"to": to, "voice_agent_id": voice_agent_id, "caller_id": caller_id,
+              "trunk_id": trunk_id, "lead": lead}
+    return Request("POST", "/calls", Call.model_validate,
+                   json={k: v for k, v in fields.items() if v is not None},
+                   idempotency_key=idempotency_key)
+
+
 def _calls_page(filters: CallFilters, limit: int | None,
                 cursor: str | None) -> Request[Page[Call]]:
     params = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in filters.items()}
@@ -96,6 +114,14 @@ def _callbacks_page(status: str | None, campaign_id: str | None, limit: int | No
 
 
 class Calls(SyncResource):
+    def create(self, *, to: str, voice_agent_id: str | None = None, caller_id: str | None = None,
+               trunk_id: str | None = None, lead: LeadContext | None = None,
+               idempotency_key: str | None = None) -> Call:
+        """Place one call now (`POST /calls`): `to` is E.164 or a sip: URI; the AI is the
+        agent given, else the tenant's default (page 000)."""
+        return self._http.run(_originate(to, voice_agent_id, caller_id, trunk_id, lead,
+                                         idempotency_key))
+
     def get(self, call_id: str) -> Call:
         return self._http.run(_CALLS.get(call_id))
 
@@ -108,6 +134,13 @@ class Calls(SyncResource):
 
 
 class AsyncCalls(AsyncResource):
+    async def create(self, *, to: str, voice_agent_id: str | None = None,
+                     caller_id: str | None = None, trunk_id: str | None = None,
+                     lead: LeadContext | None = None,
+                     idempotency_key: str | None = None) -> Call:
+        return await self._http.run(_originate(to, voice_agent_id, caller_id, trunk_id, lead,
+                                               idempotency_key))
+
     async def get(self, call_id: str) -> Call:
         return await self._http.run(_CALLS.get(call_id))
 
@@ -120,13 +153,13 @@ class AsyncCalls(AsyncResource):
         return self._http.paginate(lambda cursor: _calls_page(filters, limit, cursor))
 
 
-class AiSessions(SyncResource):
+class AiSessions(AiSessionVerbs):
     def get(self, call_id: str, *, callback_token: str | None = None) -> AiSession:
         """The session of `call_id`; `callback_token` (`yt_cb_...`) replaces the API key."""
         return self._http.run(_SESSIONS.get(call_id, bearer=callback_token))
 
 
-class AsyncAiSessions(AsyncResource):
+class AsyncAiSessions(AsyncAiSessionVerbs):
     async def get(self, call_id: str, *, callback_token: str | None = None) -> AiSession:
         return await self._http.run(_SESSIONS.get(call_id, bearer=callback_token))
 
