@@ -84,7 +84,8 @@ class QueueService:
         async with self.db.read() as session:
             rows = (await session.scalars(tenant_page(AgentQueue, tenant_id, limit,
                                                       after))).all()
-            return [queue_out(row, await _members(session, row.id)) for row in rows]
+            members = await _members_of(session, [row.id for row in rows])
+            return [queue_out(row, members.get(row.id, [])) for row in rows]
 
     async def update(self, tenant_id: str, queue_id: str, patch: QueueUpdate) -> QueueOut:
         changes = sent_fields(patch)
@@ -145,6 +146,17 @@ async def _set_members(session: AsyncSession, tenant_id: str, queue_id: str,
 async def _members(session: AsyncSession, queue_id: str) -> list[str]:
     return list((await session.scalars(select(AgentQueueMember.agent_id).where(
         AgentQueueMember.queue_id == queue_id).order_by(AgentQueueMember.position))).all())
+
+
+async def _members_of(session: AsyncSession, queue_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Members of a page of queues in one query."""
+    members: dict[str, list[str]] = {}
+    query = (select(AgentQueueMember.queue_id, AgentQueueMember.agent_id)
+             .where(AgentQueueMember.queue_id.in_(queue_ids))
+             .order_by(AgentQueueMember.queue_id, AgentQueueMember.position))
+    for queue_id, agent_id in (await session.execute(query)).all():
+        members.setdefault(queue_id, []).append(agent_id)
+    return members
 
 
 def agent_out(row: Agent) -> AgentOut:
