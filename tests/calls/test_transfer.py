@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from yotel.db.models import OutboxEvent
 from yotel.domain.errors import Conflict, NotFound, ValidationError
 from yotel.settings import Settings
 from yotel.testing.audio import has_tone, read_wav, tone_g711
+from yotel.testing.baresip import BaresipOptions, baresip_running
 from yotel.testing.fake_ai import FakeSession, FakeVoiceAI
 from yotel.testing.phone import Phone
 from yotel.testing.server import RunningNode
@@ -260,3 +262,33 @@ async def test_the_control_api_transfer_verb_uses_the_primitive(
             OutboxEvent.call_id == live.id, OutboxEvent.type == "ai_session.transferred"))).one()
     assert transferred.payload["data"]["destination"] == "+15557654321"
     assert transferred.payload["data"]["metadata"] == {"intent": "billing"}
+
+
+async def test_a_transfer_to_baresip_carries_audio_both_ways(
+        make_settings: Callable[..., Settings], counters: Counters, make_tenant_key: Any,
+        tmp_path: Path) -> None:
+    """A softphone we did not write takes the transfer (STYLE habit 14)."""
+    caller_hz = 1000.0
+    async with phones(1) as (caller,), node_with(make_settings, counters) as node, \
+            tenant(node, make_tenant_key) as t, FakeVoiceAI(mode="silent") as ai, \
+            baresip_running(BaresipOptions(timeout_s=40), workdir=tmp_path) as human:
+        did = await t.did_running("ai", [connect(await t.voice_agent(ai.url))])
+        await caller.call(did_uri(node, did))
+        caller.send_audio(tone_g711(caller_hz, 1.0))
+        session = await ai_session(ai)
+        live = node.services.calls.directory.get(session.metadata["call_id"])
+        assert live is not None
+        await transfer(node.services.calls, live, "sip_uri", human.uri, {})
+        await human.wait_event("CALL_ESTABLISHED", 10)
+        assert (await session.wait_for_text("stop"))[0]["reason"] == "transfer"
+        await hears(caller, 440.0)  # baresip's own tone, through the bridge
+        await asyncio.sleep(1.5)
+        await human.command("hangup")
+        assert caller.dialog is not None
+        await asyncio.wait_for(caller.dialog.terminated.wait(), 5)
+        assert (await t.ended_call())["outcome"] == "transferred_sip_uri"
+        output = await human.stop()
+    heard_by_baresip = sorted(human.records.glob("*-dec.wav"))
+    assert heard_by_baresip, output
+    audio = read_wav(heard_by_baresip[-1].read_bytes())
+    assert has_tone(audio.span(0.3, min(audio.duration_s, 1.5)).channel(0), caller_hz), output

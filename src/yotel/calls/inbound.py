@@ -115,7 +115,6 @@ class InboundCalls:
         # The route the screen found, for the handler of the same INVITE (gone with it).
         self._routes: weakref.WeakKeyDictionary[IncomingInvite, Route] = \
             weakref.WeakKeyDictionary()
-        self.runs: weakref.WeakValueDictionary[str, FlowRun] = weakref.WeakValueDictionary()
 
     async def screen(self, incoming: IncomingInvite) -> int | None:
         digits = did_of(incoming.to_uri)
@@ -140,9 +139,7 @@ class InboundCalls:
         context = CallContext(route.tenant_id, "inbound", caller.number or str(caller),
                               route.e164, flow_id=route.flow.id, number_id=route.number_id)
         live = await self.service.take_inbound(call, context)
-        run = FlowRun(self.service, live, route.flow)
-        self.runs[live.id] = run
-        live.scope.spawn(run.run(), name="flow")
+        live.scope.spawn(FlowRun(self.service, live, route.flow).run(), name="flow")
 
 
 def did_of(uri: SipUri) -> str | None:

@@ -34,7 +34,7 @@ import logging
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select
 
@@ -43,13 +43,13 @@ from yotel.calls.service import CallService, LegNotAnswered
 from yotel.db.models import Agent, AgentQueue, AgentQueueMember
 from yotel.domain.errors import Conflict, NotFound, ValidationError
 from yotel.domain.phone import is_e164
-from yotel.flows.nodes import check_sip_uri
+from yotel.flows.nodes import DestinationType, check_sip_uri
 from yotel.media.call import Call
 from yotel.media.errors import MediaError
 from yotel.media.events import CallEvent
 
 log = logging.getLogger(__name__)
-DESTINATION_TYPES = ("e164", "sip_uri", "agent_queue")
+DESTINATION_TYPES: tuple[str, ...] = get_args(DestinationType)
 RING_TIMEOUT_S = 20.0  # per attempt: all agents at once (ring_all), or each one (round_robin)
 
 # Calls with a transfer ringing now: a second transfer on one of them is a 409.

@@ -51,6 +51,7 @@ from yotel.voice_agents.resolve import resolve_voice_agent
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 200
+MAX_TYPE_AHEAD = 64  # digits kept for a gather (the AI gets them all, and the flow is over)
 PLAY_SLACK_S = 5.0  # beyond a prompt's length before `play_finished` is given up on
 
 
@@ -114,7 +115,7 @@ class FlowRun:
         self.call = live.media
         self.flow = flow
         self._clock = clock
-        self._digits: collections.deque[str] = collections.deque()
+        self._digits: collections.deque[str] = collections.deque(maxlen=MAX_TYPE_AHEAD)
         self._prompts_done = 0
         self._wake = asyncio.Event()
         self.visited: list[str] = []  # node ids in order (for logs and tests)
