@@ -3,6 +3,7 @@ impossible transition), live stats, bulk add with per-row rejections, lead PATCH
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -245,3 +246,20 @@ async def test_voice_agent_in_use_by_campaign_cannot_be_deleted(
                      json={"voice_agent_id": None})
     assert (await http.delete(f"/api/v1/voice-agents/{agent['id']}",
                               headers=tk.headers)).status_code == 204
+
+
+async def test_concurrent_bulk_adds_never_duplicate(http: httpx.AsyncClient,
+                                                    make_tenant_key: Any) -> None:
+    tk = await make_tenant_key("campaigns:write", "leads:write")
+    campaign = await _campaign(http, tk.headers)
+    url = f"{BASE}/{campaign['id']}/leads"
+    batches = [[{"phone": f"+1415555{i:04d}"} for i in range(start, start + 300)]
+               for start in (0, 100, 200, 0)]
+    answers = await asyncio.gather(*(http.post(url, headers=tk.headers, json={"leads": b})
+                                     for b in batches))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    bodies = [a.json() for a in answers]
+    assert sum(b["created"] for b in bodies) == 500  # numbers 0..499, each added once
+    assert sum(len(b["rejected"]) for b in bodies) == 1200 - 500
+    stats = (await http.get(f"{BASE}/{campaign['id']}", headers=tk.headers)).json()["stats"]
+    assert stats["total"] == 500
