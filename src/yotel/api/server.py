@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from yotel.api.connection import protocol_class
 from yotel.settings import HttpLimits
@@ -28,6 +30,18 @@ SHUTDOWN_TIMEOUT_S = 15.0
 DEFAULT_LIMITS = HttpLimits()
 WS_PING_INTERVAL_S = 20.0  # also the time a ping may wait for its pong before the close
 WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol. Once a refusal has been sent as an HTTP response
+    (the WebSocket Denial Response extension: our 401/403 envelope), the handshake is over;
+    uvicorn 0.54 does not note it and logs "ASGI callable returned without completing
+    handshake" at ERROR for every refused upgrade."""
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            self.handshake_complete = True
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -76,7 +90,7 @@ class ApiServer:
             raise
         self._socket = sock
         config = uvicorn.Config(self._app, lifespan="on", log_level="warning", loop="none",
-                                access_log=self._access_log, ws="websockets-sansio",
+                                access_log=self._access_log, ws=WebSocketProtocol,
                                 ws_ping_interval=WS_PING_INTERVAL_S,
                                 ws_ping_timeout=WS_PING_INTERVAL_S,
                                 ws_max_size=WS_MAX_MESSAGE_BYTES,
