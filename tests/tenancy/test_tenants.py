@@ -30,13 +30,22 @@ async def test_create_and_update_tenant_settings(db: Database) -> None:
     {"timezone": "Mars/Olympus"}, {"timezone": None},
     {"voice_agent_default_ws_url": "ws://ai.example.com"},
     {"voice_agent_default_ws_url": "wss://127.0.0.1/ws"},
-    {"default_voice_agent_id": "not-a-uuid"}, {"default_voice_agent_id": new_id()},
+    {"default_voice_agent_id": "not-a-uuid"},
     {"default_trunk_id": "x"}, {"name": "renamed"},
 ])
 async def test_invalid_changes_are_400(db: Database, changes: dict[str, object]) -> None:
     tenant = await create_tenant(db, name="acme")
     with pytest.raises(ValidationError):
         await update_tenant(db, tenant.id, changes, allow_insecure_urls=False)
+
+
+@pytest.mark.parametrize("field", ["default_voice_agent_id", "default_trunk_id"])
+async def test_a_well_formed_id_naming_nothing_is_404_unquoted(db: Database, field: str) -> None:
+    tenant = await create_tenant(db, name="acme")
+    missing = new_id()
+    with pytest.raises(NotFound) as caught:
+        await update_tenant(db, tenant.id, {field: missing}, allow_insecure_urls=False)
+    assert missing not in caught.value.message and caught.value.details[0]["loc"] == ["body", field]
 
 
 async def test_insecure_urls_allowed_in_dev_and_unknown_tenant(db: Database) -> None:
