@@ -8,6 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+
+from yotel.db.engine import Database
+from yotel.db.models import Lead
 
 from .envelope import assert_error, walk
 
@@ -263,3 +267,26 @@ async def test_concurrent_bulk_adds_never_duplicate(http: httpx.AsyncClient,
     assert sum(len(b["rejected"]) for b in bodies) == 1200 - 500
     stats = (await http.get(f"{BASE}/{campaign['id']}", headers=tk.headers)).json()["stats"]
     assert stats["total"] == 500
+
+
+async def test_a_lead_being_dialled_is_the_dialers(http: httpx.AsyncClient, db: Database,
+                                                   make_tenant_key: Any) -> None:
+    tk = await make_tenant_key("campaigns:write", "leads:write")
+    campaign = await _campaign(http, tk.headers)
+    await http.post(f"{BASE}/{campaign['id']}/leads", headers=tk.headers,
+                    json={"leads": [{"phone": "+14155550100"}]})
+    lead = (await http.get(f"{BASE}/{campaign['id']}/leads", headers=tk.headers)
+            ).json()["data"][0]
+    async with db.write() as session:  # what a dialer's claim does
+        await session.execute(update(Lead).where(Lead.id == lead["id"]).values(
+            status="dialing", claimed_by="node-1"))
+    url = f"/api/v1/leads/{lead['id']}"
+    assert_error(await http.patch(url, headers=tk.headers, json={"status": "cancelled"}),
+                 409, "conflict")
+    assert (await http.patch(url, headers=tk.headers, json={"name": "ok"})).status_code == 200
+    stats = (await http.get(f"{BASE}/{campaign['id']}", headers=tk.headers)).json()["stats"]
+    assert (stats["dialing"], stats["pending"]) == (1, 0)
+    await http.post(f"{BASE}/{campaign['id']}/stop", headers=tk.headers)
+    error = assert_error(await http.delete(f"{BASE}/{campaign['id']}", headers=tk.headers),
+                         409, "conflict")
+    assert "dialled" in error["message"]
