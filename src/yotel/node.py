@@ -71,7 +71,8 @@ def webhook_config(settings: Settings) -> DispatcherConfig:
                           allow_insecure=settings.allow_insecure_urls,
                           max_connections=settings.webhook_max_in_flight)
     return DispatcherConfig(
-        node_id=node_id(settings), poll_s=settings.webhook_poll_s, batch=settings.webhook_batch,
+        node_id=node_id(settings), poll_s=settings.webhook_poll_s,
+        min_gap_s=settings.webhook_min_pass_gap_s, batch=settings.webhook_batch,
         max_in_flight=settings.webhook_max_in_flight,
         max_per_endpoint=settings.webhook_max_per_endpoint,
         schedule=RetrySchedule(settings.webhook_retry_schedule_s, settings.webhook_retry_jitter),

@@ -71,11 +71,12 @@ class Settings(BaseSettings):
     # How long a claimed lead stays this node's; it is dialled only in the first half.
     dialer_claim_lease_s: float = Field(default=60.0, ge=2, le=3600)
     dialer_batch: int = Field(default=100, ge=1, le=10_000)  # leads per claim
-    dialer_max_in_flight: int = Field(default=200, ge=1, le=100_000)  # originates under way
+    dialer_max_in_flight: int = Field(default=64, ge=1, le=100_000)  # originates under way
     # The webhook dispatcher (docs/configuration.md, "Webhooks"): PRODUCT.md §7's schedule by
     # default; tests shrink the timings to seconds.
     webhooks_enabled: bool = True
     webhook_poll_s: float = Field(default=0.1, gt=0, le=60)
+    webhook_min_pass_gap_s: float = Field(default=0.02, ge=0, le=10)
     webhook_batch: int = Field(default=500, ge=1, le=10_000)
     webhook_max_in_flight: int = Field(default=200, ge=1, le=10_000)
     webhook_max_per_endpoint: int = Field(default=20, ge=1, le=10_000)

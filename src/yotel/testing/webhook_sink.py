@@ -90,6 +90,10 @@ class WebhookSink:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError):
             pass
+        except asyncio.CancelledError:
+            # Closed by __aexit__: end quietly (asyncio's server callback would otherwise log
+            # the cancelled handler as an error).
+            pass
         finally:
             self._handlers.discard(task)
             writer.close()

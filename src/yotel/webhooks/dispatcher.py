@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from yotel.domain.errors import YotelError
 from yotel.domain.secretbox import SecretBox
 from yotel.webhooks.schedule import DEFAULT_DISABLE_AFTER_S, RetrySchedule
 from yotel.webhooks.sender import Sender, SenderConfig
-from yotel.webhooks.store import Attempt, Claimed, claim, fan_out, record, release
+from yotel.webhooks.store import Attempt, Claimed, PassPlan, dispatch_pass, has_work, release
 
 log = logging.getLogger("yotel.webhooks")
 CLAIM_MARGIN_S = 30.0
@@ -34,6 +36,9 @@ CLAIM_MARGIN_S = 30.0
 class DispatcherConfig:
     node_id: str
     poll_s: float = 0.1
+    # The least time between two passes' starts: a burst of nudges becomes one pass, and the
+    # call layer's writers get SQLite's single writer lock between passes.
+    min_gap_s: float = 0.02
     batch: int = 500
     max_in_flight: int = 200
     max_per_endpoint: int = 20
@@ -61,6 +66,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._in_flight: Counter[str] = Counter()
         self._finished: list[Attempt] = []
+        self._last_pass = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -76,51 +82,57 @@ class Dispatcher:
                 await self.step()
             except YotelError as exc:  # database unavailable: keep results, try again later
                 log.warning("webhook dispatch pass failed: %s", exc)
+            except Exception:  # a bug must not stop every delivery of this node
+                log.exception("webhook dispatch pass failed")
             await self._sleep()
 
     async def step(self) -> None:
-        """One pass: fan out, record finished attempts, claim and start due ones."""
-        while await fan_out(self.db, limit=self.config.batch, now=_now()) == self.config.batch:
-            pass
-        await self._record()
-        await self._claim_and_send()
+        """One pass: record finished attempts, fan out new events, claim and start due
+        deliveries (one write transaction; none at all when there is nothing to do)."""
+        now = _now()
+        plan = self._plan()
+        finished, self._finished = self._finished, []
+        try:
+            if not finished and not await has_work(self.db, now, plan.skip_endpoints):
+                return
+            fanned, claimed = await dispatch_pass(self.db, self.box, finished, plan, now)
+        except BaseException:
+            self._finished[:0] = finished  # written by a later pass (the claim still holds)
+            raise
+        extra = [c.id for c in claimed if not self._start(c)]
+        await release(self.db, extra, node_id=self.config.node_id)
+        if fanned == plan.fan_out_limit or (claimed and len(claimed) == plan.claim_limit):
+            self._wake.set()  # more may be waiting
 
     async def close(self, drain_s: float = 5.0) -> None:
         """Let attempts under way finish for `drain_s`, write their results, stop."""
         await self._scope.drain(drain_s)
-        with contextlib.suppress(YotelError):
-            await self._record()
+        finished, self._finished = self._finished, []
+        if finished:
+            record_only = dataclasses.replace(self._plan(), fan_out_limit=0, claim_limit=0)
+            with contextlib.suppress(YotelError):  # unrecorded: the claims lapse, resent
+                await dispatch_pass(self.db, self.box, finished, record_only, _now())
         await self._sender.close()
+
+    def _plan(self) -> PassPlan:
+        config = self.config
+        full = tuple(eid for eid, n in self._in_flight.items() if n >= config.max_per_endpoint)
+        room = min(config.max_in_flight - self.in_flight, config.batch)
+        return PassPlan(node_id=config.node_id, fan_out_limit=config.batch,
+                        claim_limit=max(room, 0), lease_s=config.claim_lease_s,
+                        schedule=config.schedule, disable_after_s=config.disable_after_s,
+                        skip_endpoints=full)
 
     async def _sleep(self) -> None:
         if not self._wake.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.poll_s):
                     await self._wake.wait()
+        gap = self._last_pass + self.config.min_gap_s - time.monotonic()
+        if gap > 0:
+            await asyncio.sleep(gap)
         self._wake.clear()
-
-    async def _record(self) -> None:
-        finished, self._finished = self._finished, []
-        try:
-            await record(self.db, finished, node_id=self.config.node_id,
-                         schedule=self.config.schedule,
-                         disable_after_s=self.config.disable_after_s)
-        except BaseException:
-            self._finished[:0] = finished
-            raise
-
-    async def _claim_and_send(self) -> None:
-        room = min(self.config.max_in_flight - self.in_flight, self.config.batch)
-        if room <= 0:
-            return
-        full = [eid for eid, n in self._in_flight.items() if n >= self.config.max_per_endpoint]
-        claimed = await claim(self.db, self.box, node_id=self.config.node_id, limit=room,
-                              now=_now(), lease_s=self.config.claim_lease_s,
-                              skip_endpoints=full)
-        extra = [c.id for c in claimed if not self._start(c)]
-        await release(self.db, extra, node_id=self.config.node_id)
-        if len(claimed) == room and not extra:
-            self._wake.set()  # more may be due
+        self._last_pass = time.monotonic()
 
     def _start(self, claimed: Claimed) -> bool:
         if self._in_flight[claimed.endpoint_id] >= self.config.max_per_endpoint:

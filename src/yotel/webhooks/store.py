@@ -67,26 +67,67 @@ def _matches(filter_: Sequence[str], kind: str) -> bool:
     return ALL_EVENTS in filter_ or kind in filter_
 
 
-async def fan_out(db: Database, *, limit: int, now: datetime) -> int:
-    """Turn up to `limit` undispatched events into deliveries; the number of events taken."""
+@dataclass(frozen=True, slots=True)
+class PassPlan:
+    """What one dispatcher pass may do."""
+
+    node_id: str
+    fan_out_limit: int
+    claim_limit: int
+    lease_s: float
+    schedule: RetrySchedule
+    disable_after_s: float
+    skip_endpoints: tuple[str, ...] = ()
+
+
+async def has_work(db: Database, now: datetime, skip_endpoints: Iterable[str] = ()) -> bool:
+    """Whether an event waits for fan-out or a delivery is due: a read, so an idle
+    dispatcher never takes SQLite's writer lock from the call layer."""
+    undispatched = exists().where(OutboxEvent.dispatched_at.is_(None))
+    due = exists(_due_query(now, skip_endpoints))
+    async with db.read() as session:
+        return bool(await session.scalar(select(or_(undispatched, due))))
+
+
+async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt],
+                        plan: PassPlan, now: datetime) -> tuple[int, list[Claimed]]:
+    """One write transaction: record `finished` attempts, fan out new events, claim due
+    deliveries. The number of events fanned out, and the claimed deliveries."""
     async with db.write() as session:
-        events = (await session.scalars(
-            select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
-            .order_by(OutboxEvent.created_at, OutboxEvent.id).limit(limit)
-            .with_for_update(skip_locked=True))).all()
-        if not events:
-            return 0
-        tenants = {event.tenant_id for event in events}
-        endpoints = (await session.scalars(select(WebhookEndpoint).where(
-            WebhookEndpoint.tenant_id.in_(tenants), WebhookEndpoint.enabled))).all()
-        rows = [_delivery_row(event, endpoint.id, now)
-                for event in events for endpoint in endpoints
-                if endpoint.tenant_id == event.tenant_id and _matches(endpoint.events, event.type)]
-        if rows:
-            await session.execute(_insert_ignoring_duplicates(session), rows)
-        await session.execute(update(OutboxEvent).where(
-            OutboxEvent.id.in_([event.id for event in events])).values(dispatched_at=now))
-        return len(events)
+        await _record(session, finished, plan)
+        fanned = await _fan_out(session, plan.fan_out_limit, now)
+        claimed = await _claim(session, plan, now) if plan.claim_limit > 0 else []
+        endpoints = {row.id: row for row in (await session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.id.in_({c[1] for c in claimed})))).all()} if claimed else {}
+        events = select(OutboxEvent.id, OutboxEvent.payload).where(
+            OutboxEvent.id.in_({c[2] for c in claimed}))
+        payloads: dict[str, dict[str, Any]] = {
+            row[0]: row[1] for row in (await session.execute(events)).all()} if claimed else {}
+    opened = {eid: (row.url, signing_secrets(box, row, now)) for eid, row in endpoints.items()}
+    deliveries = sorted((Claimed(c[0], c[1], c[2], c[3], *opened[c[1]], payloads[c[2]])
+                         for c in claimed), key=lambda c: c.id)
+    return fanned, deliveries
+
+
+async def _fan_out(session: AsyncSession, limit: int, now: datetime) -> int:
+    """Turn up to `limit` undispatched events into deliveries; the number of events taken."""
+    events = (await session.scalars(
+        select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+        .order_by(OutboxEvent.created_at, OutboxEvent.id).limit(limit)
+        .with_for_update(skip_locked=True))).all()
+    if not events:
+        return 0
+    tenants = {event.tenant_id for event in events}
+    endpoints = (await session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.tenant_id.in_(tenants), WebhookEndpoint.enabled))).all()
+    rows = [_delivery_row(event, endpoint.id, now)
+            for event in events for endpoint in endpoints
+            if endpoint.tenant_id == event.tenant_id and _matches(endpoint.events, event.type)]
+    if rows:
+        await session.execute(_insert_ignoring_duplicates(session), rows)
+    await session.execute(update(OutboxEvent).where(
+        OutboxEvent.id.in_([event.id for event in events])).values(dispatched_at=now))
+    return len(events)
 
 
 def _delivery_row(event: OutboxEvent, endpoint_id: str, now: datetime) -> dict[str, Any]:
@@ -103,7 +144,7 @@ def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
         index_elements=["endpoint_id", "event_id"])
 
 
-def _due(now: datetime, limit: int, skip_endpoints: Iterable[str]) -> Any:
+def _due_query(now: datetime, skip_endpoints: Iterable[str]) -> Any:
     earlier = aliased(WebhookDelivery)
     row = WebhookDelivery
     blocked_here = exists().where(
@@ -119,32 +160,20 @@ def _due(now: datetime, limit: int, skip_endpoints: Iterable[str]) -> Any:
     skip = list(skip_endpoints)
     if skip:
         query = query.where(row.endpoint_id.not_in(skip))
-    return (query.order_by(row.next_attempt_at, row.call_id, row.sequence).limit(limit)
-            .with_for_update(skip_locked=True, of=row))
+    return query
 
 
-async def claim(db: Database, box: SecretBox, *, node_id: str, limit: int, now: datetime,
-                lease_s: float, skip_endpoints: Iterable[str] = ()) -> list[Claimed]:
-    """Claim up to `limit` due deliveries for `lease_s` seconds."""
-    async with db.write() as session:
-        claimed = (await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(_due(now, limit, skip_endpoints).scalar_subquery()))
-            .values(claimed_by=node_id, claimed_until=now + timedelta(seconds=lease_s))
-            .returning(WebhookDelivery.id, WebhookDelivery.endpoint_id,
-                       WebhookDelivery.event_id, WebhookDelivery.attempts)
-            .execution_options(synchronize_session=False))).all()
-        if not claimed:
-            return []
-        endpoints = {row.id: row for row in (await session.scalars(select(WebhookEndpoint).where(
-            WebhookEndpoint.id.in_({c.endpoint_id for c in claimed})))).all()}
-        events = select(OutboxEvent.id, OutboxEvent.payload).where(
-            OutboxEvent.id.in_({c.event_id for c in claimed}))
-        payloads: dict[str, dict[str, Any]] = dict((await session.execute(events)).tuples().all())
-    opened = {eid: (row.url, signing_secrets(box, row, now)) for eid, row in endpoints.items()}
-    return sorted((Claimed(c.id, c.endpoint_id, c.event_id, c.attempts, *opened[c.endpoint_id],
-                           payloads[c.event_id]) for c in claimed),
-                  key=lambda c: c.id)
+async def _claim(session: AsyncSession, plan: PassPlan, now: datetime) -> list[Any]:
+    """Claim up to `claim_limit` due deliveries for `lease_s` seconds."""
+    row = WebhookDelivery
+    due = (_due_query(now, plan.skip_endpoints)
+           .order_by(row.next_attempt_at, row.call_id, row.sequence).limit(plan.claim_limit)
+           .with_for_update(skip_locked=True, of=row))
+    return list((await session.execute(
+        update(row).where(row.id.in_(due.scalar_subquery()))
+        .values(claimed_by=plan.node_id, claimed_until=now + timedelta(seconds=plan.lease_s))
+        .returning(row.id, row.endpoint_id, row.event_id, row.attempts)
+        .execution_options(synchronize_session=False))).all())
 
 
 def signing_secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
@@ -178,18 +207,16 @@ _RECORD = (update(_TABLE)
                    updated_at=bindparam("v_updated_at")))
 
 
-async def record(db: Database, attempts: Sequence[Attempt], *, node_id: str,
-                 schedule: RetrySchedule, disable_after_s: float) -> None:
+async def _record(session: AsyncSession, attempts: Sequence[Attempt], plan: PassPlan) -> None:
     """Write a batch of attempts' results, and the endpoints' failure clocks."""
     if not attempts:
         return
-    params = [_result_params(attempt, node_id, schedule) for attempt in attempts]
+    params = [_result_params(attempt, plan.node_id, plan.schedule) for attempt in attempts]
     now = max(attempt.at for attempt in attempts)
     failing = {a.delivery.endpoint_id for a in attempts if not a.ok}
     healthy = {a.delivery.endpoint_id for a in attempts if a.ok} - failing
-    async with db.write() as session:
-        await session.execute(_RECORD, params)
-        await _failure_clocks(session, failing, healthy, now, disable_after_s)
+    await session.execute(_RECORD, params)
+    await _failure_clocks(session, failing, healthy, now, plan.disable_after_s)
 
 
 def _result_params(attempt: Attempt, node_id: str, schedule: RetrySchedule) -> dict[str, Any]:
