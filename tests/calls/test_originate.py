@@ -115,6 +115,9 @@ async def test_post_calls_connects_phone_and_ai_records_and_reports(
         assert has_tone(middle.channel(0), PHONE_HZ) and has_tone(middle.channel(1), AI_HZ)
         stopped = await session.wait_for_text("stop")
         assert stopped[0]["reason"] == "caller_hangup"
+        metrics = (await http.get("/metrics")).text
+        assert "yotel_calls_started_total 1.0" in metrics
+        assert 'yotel_sip_invites_refused_total{reason="unknown_number"} 0.0' in metrics
 
     assert await events_of(db, call["id"]) == [
         "call.started", "call.answered", "ai_session.started", "ai_session.ended",

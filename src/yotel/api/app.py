@@ -68,6 +68,8 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
             app.state.resources = build_resources(db, box, allow_insecure_urls=allow_insecure,
                                                   public_url=public_url)
             app.state.calls = shared.calls if shared is not None else None
+            if shared is not None:
+                metrics.watch_engine(shared.calls.engine)
             app.state.control = ControlService(db=db, counters=backend, calls=app.state.calls,
                                                allow_insecure=allow_insecure)
             authenticator = Authenticator(db)

@@ -6,8 +6,16 @@ benchmark) must not collide in the global default registry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from yotel.media.engine import MediaEngine
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -25,5 +33,55 @@ class HttpMetrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(elapsed_s)
 
+    def watch_engine(self, engine: MediaEngine) -> None:
+        """Export the media node's own counters (read at scrape time, nothing on the hot path)."""
+        self.registry.register(MediaCollector(engine))
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class MediaCollector(Collector):
+    """Calls, SIP refusals (admission control, malformed, screened), the media clock."""
+
+    def __init__(self, engine: MediaEngine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self._engine
+        sip, clock, admission = engine.ua.stats, engine.clock, engine.admission
+        yield _gauge("yotel_calls_active", "calls carried by this node", len(engine.calls))
+        yield _counter("yotel_calls_started", "calls started", engine.stats.calls_started)
+        yield _counter("yotel_calls_ended", "calls ended", engine.stats.calls_ended)
+        refused = CounterMetricFamily("yotel_sip_invites_refused",
+                                      "new INVITEs refused before anything was allocated",
+                                      labels=["reason"])
+        for reason, count in sorted(admission.refused.items()):
+            refused.add_metric([reason], count)
+        refused.add_metric(["unknown_number"], engine.stats.screened_out)
+        yield refused
+        yield _gauge("yotel_sip_invites_pending", "admitted INVITEs not yet confirmed",
+                     sum(admission.pending.values()))
+        yield _counter("yotel_sip_malformed_dropped", "SIP datagrams dropped as malformed",
+                       sip.malformed_dropped)
+        yield _counter("yotel_sip_rejected_bad_request", "SIP requests answered with an error",
+                       sip.rejected_bad_request)
+        yield _counter("yotel_media_clock_ticks", "media clock steps fired", clock.ticks)
+        yield _counter("yotel_media_clock_skipped", "periods skipped (loop too late)",
+                       clock.skipped_ticks)
+        yield _counter("yotel_media_clock_late", "steps fired more than a period late",
+                       clock.late_ticks)
+        yield _gauge("yotel_media_clock_max_lateness_seconds", "latest step lateness seen",
+                     clock.max_lateness_s)
+        packets = engine.stats.packets
+        yield _counter("yotel_rtp_packets_received", "caller RTP packets", packets.rtp_in)
+        yield _counter("yotel_rtp_packets_sent", "RTP packets sent by the clock",
+                       packets.rtp_out)
+
+
+def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, value=value)
+
+
+def _counter(name: str, text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, text, value=value)
