@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from yotel.calls.history import envelope, new_event_id
 from yotel.db.engine import Database
-from yotel.db.models import OutboxEvent
+from yotel.db.models import OutboxEvent, WebhookEndpoint
 from yotel.domain.secretbox import SecretBox
 from yotel.tenancy.tenants import create_tenant
 from yotel.webhooks.dispatcher import Dispatcher, DispatcherConfig
@@ -68,9 +69,12 @@ def outbox_row(tenant_id: str, call_id: str | None, kind: str, sequence: int) ->
 
 
 @pytest.fixture
-async def tenant(db: Database) -> Tenant:
+async def tenant(db: Database) -> AsyncIterator[Tenant]:
     row = await create_tenant(db, name="webhooks")
-    return Tenant(db, row.id, WebhookService(db, SecretBox(TEST_SECRET), True))
+    yield Tenant(db, row.id, WebhookService(db, SecretBox(TEST_SECRET), True))
+    # The session database outlives the test: leave no deliveries for later tests' dispatchers.
+    async with db.write() as session:
+        await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.tenant_id == row.id))
 
 
 @dataclass
