@@ -102,9 +102,9 @@ class SupervisorHub:
                 continue
             if listener.offer(frame):
                 taken += 1
-            else:
-                log.warning("supervisor stream of tenant %s is %d frames behind: frame dropped",
-                            tenant_id, listener.pending)
+            elif listener.dropped == 1:  # once per episode, not once per frame
+                log.warning("supervisor stream of tenant %s is %d frames behind: dropping "
+                            "frames until it reads", tenant_id, listener.pending)
         return taken
 
 
