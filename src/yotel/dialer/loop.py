@@ -52,7 +52,7 @@ class DialerConfig:
     min_pass_s: float = 0.02  # a busy loop's: claims go in batches, not one per token
     claim_lease_s: float = 60.0
     batch: int = 100  # leads per claim
-    max_in_flight: int = 200  # originates under way on this node (not live calls)
+    max_in_flight: int = 64  # originates under way on this node (not live calls)
     recover_every_s: float = 5.0
     drain_s: float = 10.0  # on stop: how long to wait for our calls to end and settle them
 
@@ -81,6 +81,8 @@ class Dialer:
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._next_recovery = 0.0
+        self._plans: list[CampaignPlan] = []
+        self._next_plans = 0.0  # a busy loop re-reads campaigns and callbacks every poll_s
 
     # -- the loop --------------------------------------------------------------------------
     async def recover_own(self) -> None:
@@ -112,12 +114,17 @@ class Dialer:
             self._next_recovery = now_m + self.config.recover_every_s
             await self._recover()
         pause = self.config.poll_s
-        plans = await running_campaigns(self.db)
-        for gone in self._campaigns.keys() - {p.id for p in plans}:
-            del self._campaigns[gone]
-        for plan in plans:
+        fresh = now_m >= self._next_plans
+        if fresh:
+            # A stale plan cannot dial a paused campaign: the claim re-checks its status.
+            self._next_plans = now_m + self.config.poll_s
+            self._plans = await running_campaigns(self.db)
+            for gone in self._campaigns.keys() - {p.id for p in self._plans}:
+                del self._campaigns[gone]
+        for plan in self._plans:
             pause = min(pause, await self._campaign_pass(plan))
-        await self._callback_pass()
+        if fresh:
+            await self._callback_pass()
         return max(self.config.min_pass_s, pause)
 
     async def _recover(self) -> None:
