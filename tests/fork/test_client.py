@@ -165,7 +165,7 @@ async def test_give_up_within_a_shrunk_budget() -> None:
 async def test_backpressure_sends_one_warning_per_episode_and_keeps_text() -> None:
     # Frames go straight through while the socket keeps up; only an AI that does not read
     # (its kernel buffers full) makes them wait, and past 500 ms waiting the oldest go.
-    async with FakeVoiceAI(mode="silent", stall_s=1.0) as ai:
+    async with FakeVoiceAI(mode="silent", stall_s=3.0) as ai:
         fork = AudioFork(config(ai.url), META)
         await fork.connect()
         session = await ai.next_session()

@@ -131,7 +131,7 @@ async def test_no_refresh_for_agents_without_it() -> None:
 
 
 async def test_a_slow_ai_costs_the_oldest_caller_audio_and_one_warning() -> None:
-    async with FakeVoiceAI(mode="silent", stall_s=1.0) as ai:
+    async with FakeVoiceAI(mode="silent", stall_s=3.0) as ai:
         fork = AudioFork(config(ai.url), META)
         await fork.connect()
         session = await ai.next_session()

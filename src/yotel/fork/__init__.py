@@ -10,9 +10,10 @@ from yotel.fork.dial import (
     ForkConnectError,
 )
 from yotel.fork.frames import FrameError
+from yotel.fork.limits import ForkLimits
 from yotel.fork.playout import Playout
 from yotel.fork.timeline import CallerTimeline, silence_frame
 
 __all__ = ["CALL_ENDED", "PROTOCOL_VIOLATION", "RTP_TO_WS", "TOKEN_INVALID", "WS_TO_RTP",
-           "AudioFork", "CallerTimeline", "ForkConfig", "ForkConnectError", "FrameError",
-           "Playout", "silence_frame"]
+           "AudioFork", "CallerTimeline", "ForkConfig", "ForkConnectError", "ForkLimits",
+           "FrameError", "Playout", "silence_frame"]

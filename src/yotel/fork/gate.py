@@ -26,6 +26,14 @@ _FIN = 0x80
 _MASK = 0x80
 
 
+class _Same:
+    """The frame's own header, passed on unchanged (no copy)."""
+
+
+SAME = _Same()
+Header = bytes | _Same
+
+
 def frame_header(first_byte: int, length: int) -> bytes:
     """An unmasked frame header (RFC 6455 §5.2) with `length` written in the shortest form."""
     if length < 126:
@@ -58,13 +66,30 @@ def _read_header(buf: bytearray, pos: int) -> tuple[int, int, bool] | None:
     return (size, length, masked) if available >= size else None
 
 
+def _whole_audio_frame(buf: bytearray, pos: int, size: int) -> int:
+    """The end of the frame at `pos` if it is a whole, final, unmasked binary frame under
+    64 KiB (what a well-behaved AI sends); 0 if not (or not all here yet)."""
+    if size - pos < 2 or buf[pos] != 0x80 | BINARY:
+        return 0
+    length = buf[pos + 1]  # no mask bit: a server's frames are unmasked (RFC 6455 §5.1)
+    if length < 126:
+        end = pos + 2 + length
+    elif length == 126 and size - pos >= 4:
+        end = pos + 4 + (buf[pos + 2] << 8 | buf[pos + 3])
+    else:
+        return 0
+    return end if end <= size else 0
+
+
 class FrameGate:
     """One socket's inbound frame filter; `feed` bytes in, `pump` bytes out for websockets."""
 
     def __init__(self, admission: Admission) -> None:
         self.admission = admission
         self._buf = bytearray()
-        self._out: list[bytes] = []
+        self._out: list[bytes] = []  # pieces for websockets, and the run of bytes kept as is:
+        self._run = (0, 0)  # [start, end) of `_buf` passed unchanged, not yet in `_out`
+        self._header = (0, 0)  # [start, end) of the current frame's header in `_buf`
         self._pass = 0  # payload bytes of the current frame still to pass on
         self._skip = 0  # payload bytes of the current frame still to drop
         self._open: str | None = None  # a fragmented message: "binary" | "text" | "drop"
@@ -86,34 +111,68 @@ class FrameGate:
     def pump(self, now: float, max_frames: int, *, scan: bool = True) -> bytes:
         """Handle buffered frames (at most `max_frames`, each taking a scan token unless
         `scan` is False); the bytes websockets should see."""
-        buf, out, bucket = self._buf, self._out, self.admission.scan
+        buf, out, admission = self._buf, self._out, self.admission
+        scan_bucket, messages, audio = admission.scan, admission.messages, admission.audio
+        for bucket in (scan_bucket, messages, audio):
+            bucket.refill(now)  # once: `now` is the same for the whole pump
+        cap, size = admission.limits.max_binary_bytes, len(buf)
         pos, frames = 0, 0
         self.starved = self.more = False
+        self._run = (0, 0)
         while self.violation is None:
-            pos = self._payload(buf, pos)
-            if self._pass or self._skip or frames >= max_frames:
-                break  # waiting for payload bytes, or this slice is done
+            if self._pass or self._skip:
+                pos = self._payload(buf, pos)
+                if self._pass or self._skip:
+                    break  # waiting for payload bytes
+            if frames >= max_frames:
+                break
+            end = _whole_audio_frame(buf, pos, size) if self._open is None else 0
+            if (end and (not scan or scan_bucket.tokens >= 1) and messages.tokens >= 1
+                    and audio.tokens >= end - pos and end - pos <= cap):
+                # The common case, inline: a whole final binary frame within every limit.
+                scan_bucket.tokens -= scan
+                messages.tokens -= 1
+                audio.tokens -= end - pos
+                self._keep(pos, end)
+                pos, frames = end, frames + 1
+                continue
             header = _read_header(buf, pos)
             if header is None:
                 break
-            if scan and not bucket.take(now):
+            if scan and not scan_bucket.take(now):
                 self.starved = True
                 break
             frames += 1
-            size, length, masked = header
-            self._frame(buf[pos], bytes(buf[pos:pos + size]), length, masked, now)
-            pos += size
+            head, length, masked = header
+            self._header = (pos, pos + head)
+            self._frame(buf[pos], SAME, length, masked, now)
+            pos += head
+        self._flush()
+        # Well-behaved traffic is one run of unchanged bytes: one copy, no join.
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         del buf[:pos]
         self.more = frames >= max_frames and bool(buf)
         self.frames += frames
-        data = b"".join(out)
-        out.clear()
         return data
+
+    def _keep(self, start: int, end: int) -> None:
+        run_start, run_end = self._run
+        if start != run_end:
+            self._flush()
+            run_start = start
+        self._run = (run_start, end)
+
+    def _flush(self) -> None:
+        start, end = self._run
+        if end > start:
+            self._out.append(bytes(self._buf[start:end]))
+        self._run = (end, end)
 
     def _payload(self, buf: bytearray, pos: int) -> int:
         if self._pass:
             take = min(self._pass, len(buf) - pos)
-            self._out.append(bytes(buf[pos:pos + take]))
+            self._keep(pos, pos + take)
             self._pass -= take
             pos += take
         if self._skip and not self._pass:
@@ -122,11 +181,15 @@ class FrameGate:
             pos += take
         return pos
 
-    def _emit(self, header: bytes, passed: int, length: int) -> None:
-        self._out.append(header)
+    def _emit(self, header: Header, passed: int, length: int) -> None:
+        if isinstance(header, _Same):
+            self._keep(*self._header)
+        elif header:
+            self._flush()
+            self._out.append(header)
         self._pass, self._skip = passed, length - passed
 
-    def _frame(self, first: int, header: bytes, length: int, masked: bool, now: float) -> None:
+    def _frame(self, first: int, header: Header, length: int, masked: bool, now: float) -> None:
         opcode, fin = first & 0x0F, bool(first & _FIN)
         if masked or opcode == CLOSE or opcode > PONG:
             self._emit(header, length, length)  # websockets fails or answers these itself
@@ -145,7 +208,7 @@ class FrameGate:
         else:
             self._binary(first, header, length, fin, now)
 
-    def _binary(self, first: int, header: bytes, length: int, fin: bool, now: float) -> None:
+    def _binary(self, first: int, header: Header, length: int, fin: bool, now: float) -> None:
         allowed = self.admission.binary(length, now)
         if allowed is None:
             self._emit(b"", 0, length)
@@ -156,7 +219,7 @@ class FrameGate:
         self._left = self.admission.limits.max_binary_bytes - allowed
         self._open = None if fin else "binary"
 
-    def _continuation(self, first: int, header: bytes, length: int, fin: bool,
+    def _continuation(self, first: int, header: Header, length: int, fin: bool,
                       now: float) -> None:
         kind = self._open
         if fin:

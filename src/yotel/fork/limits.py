@@ -44,7 +44,7 @@ class ForkLimits:
     scan_per_s: float = 2000.0  # frames looked at per second, before reading stops
     scan_burst: float = 4000.0
     abuse_close_s: float = 5.0
-    slice_frames: int = 256  # frames handled per loop iteration before yielding
+    slice_frames: int = 64  # frames handled per loop iteration (~1-2 ms) before yielding
 
 
 class TokenBucket:
@@ -58,7 +58,7 @@ class TokenBucket:
         self.tokens = burst
         self.updated = now
 
-    def _refill(self, now: float) -> None:
+    def refill(self, now: float) -> None:
         elapsed = now - self.updated
         if elapsed > 0:
             self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
@@ -66,7 +66,7 @@ class TokenBucket:
 
     def take(self, now: float, amount: float = 1.0) -> bool:
         """Take `amount` if it is there; False (nothing taken) if not."""
-        self._refill(now)
+        self.refill(now)
         if self.tokens >= amount:
             self.tokens -= amount
             return True
@@ -74,19 +74,19 @@ class TokenBucket:
 
     def take_up_to(self, now: float, amount: int) -> int:
         """Take as much of `amount` as there is (whole units); how much was taken."""
-        self._refill(now)
+        self.refill(now)
         taken = min(amount, max(int(self.tokens), 0))
         self.tokens -= taken
         return taken
 
     def charge(self, now: float, amount: float) -> None:
         """Take `amount` even into debt (the rest of a message already admitted)."""
-        self._refill(now)
+        self.refill(now)
         self.tokens -= amount
 
     def wait_s(self, now: float, amount: float = 1.0) -> float:
         """Seconds until `amount` tokens are there."""
-        self._refill(now)
+        self.refill(now)
         return max(amount - self.tokens, 0.0) / self.rate if self.rate > 0 else float("inf")
 
 

@@ -53,9 +53,9 @@ from yotel.fork.gate import frame_header
 
 FRAME = 160
 FAULTS = ("flood_binary", "flood_text", "flood_ping", "garbage", "huge", "never_read")
-ABORT = 1006
+ABORT = 1006  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
 _FLOODS = {"flood_binary": (0x2, b"\x01"), "flood_text": (0x1, b'{"type": "clearMarks"}'),
-           "garbage": (0x1, b"not json {"), "flood_ping": (0x9, b"p")}  # not a code one can send (RFC 6455 §7.4.1): "drop the connection" here
+           "garbage": (0x1, b"not json {"), "flood_ping": (0x9, b"p")}  # (opcode, payload)
 ScriptItem = tuple[float, dict[str, Any] | str | bytes]
 
 
