@@ -20,8 +20,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from yotel.calls.service import Originate
-from yotel.client import AsyncYotel, PermissionDenied
-from yotel.client.escalations import AsyncSupervisorStream, EscalationEvent
+from yotel.client import AsyncYotel, PermissionDenied, Yotel
+from yotel.client.escalations import (
+    AsyncSupervisorStream,
+    EscalationEvent,
+    StreamWarning,
+    SupervisorStream,
+)
 from yotel.counters import Counters
 from yotel.db.models import OutboxEvent
 from yotel.rtp.ports import RtpPortPool
@@ -235,8 +240,27 @@ async def test_scope_tenant_and_supervisor_checks(scene: Scene, make_tenant_key:
 
 
 async def test_an_escalation_of_a_call_that_ended_is_closed_not_claimed(scene: Scene) -> None:
-    reply = await scene.request_supervisor(reason="angry", urgency="critical")
-    escalation_id = reply.json()["result"]["escalation_id"]
+    opened: list[SupervisorStream] = []
+
+    def listen() -> EscalationEvent | StreamWarning:  # the blocking client, in a thread
+        with Yotel(api_key=scene.supervisor_key, base_url=scene.node.base_url) as client, \
+                client.supervisor.stream() as stream:
+            opened.append(stream)
+            return next(iter(stream))
+
+    reading = asyncio.create_task(asyncio.to_thread(listen))
+    try:
+        async with asyncio.timeout(5):
+            while not opened:
+                await asyncio.sleep(0.01)
+        reply = await scene.request_supervisor(reason="angry", urgency="critical")
+        escalation_id = reply.json()["result"]["escalation_id"]
+        event = await asyncio.wait_for(reading, 5)
+    finally:
+        for stream in opened:
+            stream.close()  # unblocks the thread if nothing came
+    assert isinstance(event, EscalationEvent) and event.escalation.id == escalation_id
+    assert event.escalation.urgency == "critical"
     hung_up = await scene.http.post(f"/api/v1/ai-sessions/{scene.call_id}/control",
                                     json={"event": "hangup"},
                                     headers={"Authorization": f"Bearer {scene.token}"})

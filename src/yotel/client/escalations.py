@@ -18,6 +18,7 @@ normally. The library is `websockets`, imported when a stream opens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -139,14 +140,16 @@ class AsyncSupervisorStream:
     def __init__(self, config: ClientConfig, supervisor_id: str | None) -> None:
         self._url, self._headers = _target(config, supervisor_id)
         self._ws: AsyncConnection | None = None
+        self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> AsyncSupervisorStream:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus
 
         try:
-            self._ws = await connect(self._url, additional_headers=self._headers,
-                                     open_timeout=OPEN_TIMEOUT_S, user_agent_header=USER_AGENT)
+            self._ws = await self._stack.enter_async_context(connect(
+                self._url, additional_headers=self._headers, open_timeout=OPEN_TIMEOUT_S,
+                user_agent_header=USER_AGENT))
         except InvalidStatus as exc:
             raise _refused(exc) from exc
         except OSError as exc:
@@ -158,8 +161,7 @@ class AsyncSupervisorStream:
         await self.close()
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        await self._stack.aclose()
 
     def __aiter__(self) -> AsyncIterator[EscalationEvent | StreamWarning]:
         return self._events()
@@ -185,14 +187,16 @@ class SupervisorStream:
     def __init__(self, config: ClientConfig, supervisor_id: str | None) -> None:
         self._url, self._headers = _target(config, supervisor_id)
         self._ws: SyncConnection | None = None
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> SupervisorStream:
         from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
 
         try:
-            self._ws = connect(self._url, additional_headers=self._headers,
-                               open_timeout=OPEN_TIMEOUT_S, user_agent_header=USER_AGENT)
+            self._ws = self._stack.enter_context(connect(
+                self._url, additional_headers=self._headers, open_timeout=OPEN_TIMEOUT_S,
+                user_agent_header=USER_AGENT))
         except InvalidStatus as exc:
             raise _refused(exc) from exc
         except OSError as exc:
@@ -204,8 +208,10 @@ class SupervisorStream:
         self.close()
 
     def close(self) -> None:
+        """Safe from another thread: it ends a blocked iteration."""
         if self._ws is not None:
             self._ws.close()
+        self._stack.close()
 
     def __iter__(self) -> Iterator[EscalationEvent | StreamWarning]:
         from websockets.exceptions import ConnectionClosed
