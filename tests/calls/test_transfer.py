@@ -90,7 +90,7 @@ async def test_an_e164_transfer_reaches_a_phone_through_the_trunk_and_the_ai_dro
             assert human.dialog is not None and caller.dialog is not None
             await human.dialog.bye()  # the human hangs up: the caller gets a BYE
             await asyncio.wait_for(caller.dialog.terminated.wait(), 5)
-            record = await t.ended_call()
+            record = await t.ended_call(recording=True)
             assert record["outcome"] == "transferred_e164"
             wav = await t.http.get(f"/api/v1/calls/{record['id']}/recording")
             audio = read_wav(wav.content)

@@ -117,12 +117,16 @@ class Tenant:
         assert response.status_code == 200, response.text
         return list(response.json()["data"])
 
-    async def ended_call(self, timeout: float = 10.0) -> dict[str, Any]:
-        """The tenant's one inbound call, once its record is final."""
+    async def ended_call(self, timeout: float = 10.0, *,
+                         recording: bool = False) -> dict[str, Any]:
+        """The tenant's one inbound call, once its record is final (and, with `recording`,
+        once its recording is ready: `call.recording_ready` comes after `call.ended`)."""
 
         async def ended() -> dict[str, Any] | None:
             calls = await self.inbound_calls()
-            return calls[0] if calls and calls[0]["state"] == "ended" else None
+            done = calls and calls[0]["state"] == "ended" and (
+                calls[0]["recording"] or not recording)
+            return calls[0] if done else None
 
         return dict(await wait_for(ended, timeout))
 
