@@ -102,6 +102,9 @@ class Dialer:
             except YotelError as exc:  # the database is away: try again later
                 log.warning("dialer pass failed: %s", exc)
                 pause = self.config.poll_s * 4
+            except Exception:  # a bug must not stop every campaign of the node for good
+                log.exception("dialer pass failed")
+                pause = self.config.poll_s * 4
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
