@@ -199,9 +199,14 @@ async def _first_answer(service: CallService, live: LiveCall, targets: Sequence[
                 won = _settle(task, dials[task], won, failures)
     finally:
         caller_gone.cancel()
-        await _cancel_all(pending)
-        if won is None:  # cancelled or failed: legs that answered meanwhile must go
-            await _hang_up_answered(dials)
+        try:
+            await _cancel_all(pending)
+        except BaseException:
+            won = None  # cancelled even now: the winner is abandoned too
+            raise
+        finally:
+            if won is None:  # cancelled or failed: legs that answered meanwhile must go
+                await _hang_up_answered(dials)
     if won is None:
         error = _only_error(dials)
         if isinstance(error, ValidationError):  # e.g. no trunk to dial a number: 400
