@@ -63,7 +63,9 @@ async def test_100k_leads_import_in_seconds(cli_env: None, capsys: pytest.Captur
     assert (summary["rows"], summary["created"], summary["rejected"]) == (ROWS, ROWS, 0)
     assert "100000/100000" in err and "leads [" in err  # the progress bar, on stderr
     # Loose on purpose: a shared CI machine; the benchmark (bench/leads_import.py) measures it.
-    assert elapsed < 60, elapsed
+    # The "in seconds" promise is the embedded SQLite's (issue 8); PostgreSQL's server does its
+    # share of the work in another process, so it only gets a bound against a pathology.
+    assert elapsed < (60 if db.backend == "sqlite" else 180), elapsed
     async with db.read() as session:
         count = await session.scalar(select(func.count()).select_from(Lead).where(
             Lead.campaign_id == campaign_id))
