@@ -89,6 +89,7 @@ class LiveCall:
         self._on_ended: list[Ended] = []
         self.legs: set[Call] = set()  # participants dialled in (conference members)
         self.monitoring: dict[str, LiveCall] = {}  # target call id -> its owner
+        self._lease: asyncio.Task[Any] | None = None
         self.scope = TaskScope(f"live-{self.id[:8]}")
         media.subscribe(self._events.put_nowait)
 
@@ -104,8 +105,18 @@ class LiveCall:
 
     def hold_slot(self, agent_id: str) -> None:
         """The call holds a lease on `agent_id`'s max_concurrent (acquired by the caller)."""
+        if self.ai is not None and self.ai.agent_id != agent_id:
+            raise RuntimeError("the call already holds another agent's slot")
         self.ai = AiLink(agent_id)
-        self.scope.spawn(self._renew_lease(agent_id), name="lease")
+        self._lease = self.scope.spawn(self._renew_lease(agent_id), name="lease")
+
+    async def drop_slot(self) -> None:
+        """Give the agent's slot back now (its AI never connected); the call goes on."""
+        if self._lease is not None:
+            self._lease.cancel()
+            self._lease = None
+        await self._release_slot()
+        self.ai = None
 
     def transferring(self, destination_type: str, destination: str,
                      metadata: dict[str, Any] | None = None) -> None:

@@ -248,9 +248,13 @@ class CallService:
             raise MaxConcurrent(f"voice agent {agent.id} is at its max_concurrent "
                                 f"({agent.max_concurrent})", retry_after_s=1.0)
         live.hold_slot(agent.id)
-        await live.history.note(voice_agent_id=agent.id)
-        spec = await self._fork_spec(live.id, live.context, agent)
-        await live.media.attach_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
+        try:
+            await live.history.note(voice_agent_id=agent.id)
+            spec = await self._fork_spec(live.id, live.context, agent)
+            await live.media.attach_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
+        except BaseException:
+            await live.drop_slot()  # the AI never came: a flow may go on to a human
+            raise
         live.media.start_recording(self.recording_path(live.tenant_id, live.id))
 
     # -- the AI --------------------------------------------------------------------------------
