@@ -55,6 +55,7 @@ TONE = g711.encode((6000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000))
 MARKER = bytes([42, 77])
 DIGITS = 4  # base 100: counters up to 10**8
 PHASES = 10  # calls are spread over 10 slots of the 20 ms period
+MOVED = "packets_moved"  # a probe's count of packets through the relay, beside CPU seconds
 _PACK = HEADER.pack
 
 
@@ -211,7 +212,15 @@ async def measure(seconds: float, load: Load, connect_all: Callable[[], Awaitabl
 
 def cores(cpu: dict[str, float], seconds: float) -> dict[str, float]:
     """Share of one core each process used over the window (`seconds` + the 1 s drain)."""
-    return {name: round(value / (seconds + 1.0), 3) for name, value in cpu.items()}
+    return {name: round(value / (seconds + 1.0), 3) for name, value in cpu.items()
+            if name != MOVED}
+
+
+def per_packet(cpu_s: float, cpu: dict[str, float]) -> float:
+    """CPU microseconds per packet moved through the relay in the window (caller → AI plus
+    AI → caller, counted at the AI): a figure that stays fair when a starved relay falls
+    behind and does less than calls x seconds of work."""
+    return round(1e6 * cpu_s / max(cpu[MOVED], 1), 2)
 
 
 # -- Yotel ------------------------------------------------------------------------------------
@@ -242,7 +251,7 @@ async def run_yotel(args: argparse.Namespace, yotel: Role, ai: Role) -> dict[str
         ours, theirs = await asyncio.gather(asyncio.to_thread(yotel.ask, "cpu"),
                                             asyncio.to_thread(ai.ask, "counts"))
         return {"yotel": ours["cpu_s"], "yotel_kernel": ours["sys_s"],
-                "echo_ai": theirs["cpu_s"]}
+                "echo_ai": theirs["cpu_s"], MOVED: theirs["received"] + theirs["echoed"]}
 
     def profile() -> None:
         if args.py_spy:  # sample the engine over the window (py-spy: pip install py-spy)
@@ -310,6 +319,7 @@ def report(args: argparse.Namespace, load: Load, stats: dict[str, Any],
         # AI audio queued for playout at the end (the echo's backlog: WS→RTP waits behind it)
         "ai_queued_ms_median": stats["ai_queued_ms_median"],
         "ai_queued_ms_max": stats["ai_queued_ms_max"],
+        "cpu_us_per_packet_moved": per_packet(cpu["yotel"], cpu),
         "cores_used": cores(cpu, args.seconds),  # the box has 2; all three share them
         "yotel_kernel_share": round(cpu["yotel_kernel"] / max(cpu["yotel"], 1e-9), 3),
     }
@@ -349,7 +359,8 @@ async def run_rtpengine(args: argparse.Namespace, engine: RtpEngine,
     async def probe() -> dict[str, float]:
         theirs = await asyncio.to_thread(echo.ask, "counts")
         total, kernel = engine.cpu_seconds()
-        return {"rtpengine": total, "rtpengine_kernel": kernel, "echo": theirs["cpu_s"]}
+        return {"rtpengine": total, "rtpengine_kernel": kernel, "echo": theirs["cpu_s"],
+                MOVED: theirs["received"] + theirs["echoed"]}
 
     ports = echo.hello["ports"]
     try:
@@ -364,6 +375,7 @@ async def run_rtpengine(args: argparse.Namespace, engine: RtpEngine,
     return {"transcode": args.transcode, **traffic(load, counts),
             "cpu_ms_per_call_second": round(1000 * cpu["rtpengine"]
                                             / (args.calls * args.seconds), 3),
+            "cpu_us_per_packet_moved": per_packet(cpu["rtpengine"], cpu),
             "cores_used": cores(cpu, args.seconds),
             "kernel_share": round(cpu["rtpengine_kernel"] / max(cpu["rtpengine"], 1e-9), 3)}
 
@@ -448,6 +460,9 @@ def both_runs(args: argparse.Namespace) -> dict[str, Any]:
         if args.yotel:
             result["cpu_ratio_vs_rtpengine"] = round(
                 result["cpu_ms_per_call_second"] / max(theirs["cpu_ms_per_call_second"], 1e-9),
+                2)
+            result["cpu_per_packet_ratio_vs_rtpengine"] = round(
+                result["cpu_us_per_packet_moved"] / max(theirs["cpu_us_per_packet_moved"], 1e-9),
                 2)
     return result
 
