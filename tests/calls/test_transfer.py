@@ -245,7 +245,9 @@ async def test_the_control_api_transfer_verb_uses_the_primitive(
                 "event": "transfer", "destination_type": "e164",
                 "destination": "+15557654321"})
             assert busy.status_code == 409, busy.text
-            assert busy.json()["error"]["type"] == "transfer_failed"
+            error = busy.json()["error"]
+            assert error["type"] == "conflict"  # the documented 409 type (PRODUCT.md §3)
+            assert {d["type"] for d in error["details"]} == {"transfer_failed"}
             human.answer_mode = "answer"
             reply = await t.http.post(url, headers=as_ai, json={
                 "event": "transfer", "destination_type": "e164",

@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class LegNotAnswered(Conflict):
-    """A leg `dial_leg` placed was not answered: `outcome` is no_answer, busy or failed."""
-
-    type = "not_answered"
+    """A leg `dial_leg` placed was not answered: `outcome` is no_answer, busy or failed. The
+    envelope's type stays the documented 409 `conflict` (PRODUCT.md §3)."""
 
     def __init__(self, message: str, *, outcome: str, sip_status: int | None = None) -> None:
         super().__init__(message)

@@ -21,7 +21,7 @@ Destinations:
   transfer, so load spreads), and moves to the next on no answer, busy or failure.
 
 When nobody answers, nothing changes: the caller stays with the AI (or the flow) and
-`TransferFailed` (409 `transfer_failed`) says who was tried and how each ended. A caller who
+`TransferFailed` (409 `conflict`, `details[].type` `transfer_failed`) says who was tried and how each ended. A caller who
 hangs up while the transfer rings ends it too: every leg still ringing is CANCELled. Legs are
 never left behind: each is hung up with the caller's call, however that ends.
 """
@@ -57,9 +57,8 @@ _ringing: weakref.WeakSet[LiveCall] = weakref.WeakSet()
 
 
 class TransferFailed(Conflict):
-    """Nobody answered (or every destination failed): the call goes on as before."""
-
-    type = "transfer_failed"
+    """Nobody answered (or every destination failed): the call goes on as before. A 409
+    `conflict` (the documented type) whose `details[].type` is `transfer_failed`."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,8 @@ async def _queue(service: CallService, tenant_id: str, name: str) -> tuple[str, 
     targets = [Target(contact, agent_id) for agent_id, contact, on_duty in rows if on_duty]
     if not targets:
         raise TransferFailed(f"agent queue {name!r} has no agent on duty; the call goes on "
-                             "as before")
+                             "as before", details=[{"msg": "no agent on duty",
+                                                    "type": "transfer_failed"}])
     return strategy, targets
 
 
@@ -258,7 +258,7 @@ async def _hang_up_answered(dials: dict[asyncio.Future[Call], Target]) -> None:
 def _nobody(failures: Sequence[str]) -> TransferFailed:
     tried = "; ".join(failures) or "no destination"
     return TransferFailed(f"nobody answered the transfer ({tried}); the call goes on as before",
-                          details=[{"msg": failure, "type": "not_answered"}
+                          details=[{"msg": failure, "type": "transfer_failed"}
                                    for failure in failures])
 
 
