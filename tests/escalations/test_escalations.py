@@ -34,6 +34,7 @@ from yotel.settings import Settings
 from yotel.testing.fake_ai import FakeSession, FakeVoiceAI
 from yotel.testing.phone import Phone
 from yotel.testing.server import RunningNode, running_node
+from yotel.webhooks.events import AiSessionEscalated, parse_event
 
 SCOPES = ("voice_agents:write", "calls:write", "calls:read", "campaigns:write", "leads:write",
           "tenant:admin")
@@ -132,7 +133,10 @@ async def _escalated_events(scene: Scene) -> list[dict[str, Any]]:
         rows = (await session.scalars(select(OutboxEvent).where(
             OutboxEvent.call_id == scene.call_id, OutboxEvent.type == "ai_session.escalated")
             .order_by(OutboxEvent.sequence))).all()
-        return [row.payload["data"] for row in rows]
+    for row in rows:  # what a webhook receiver parses (yotel.webhooks.events)
+        event = parse_event(row.payload)
+        assert isinstance(event, AiSessionEscalated) and event.data.escalation_id
+    return [row.payload["data"] for row in rows]
 
 
 async def test_an_escalation_reaches_two_streams_at_once_and_the_first_claim_wins(
