@@ -5,15 +5,19 @@ message of any length is cut to the 60 s cap, and a fast but well-behaved AI is 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from typing import Any
 
 import pytest
 
 from yotel.fork.client import AudioFork, ForkConfig
+from yotel.fork.gate import frame_header
 from yotel.fork.limits import ForkLimits
 from yotel.testing.fake_ai import FakeVoiceAI
 
 META = {"call_id": "c-1", "tenant_id": "t-1", "direction": "inbound"}
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 QUICK = ForkLimits(abuse_close_s=1.0)  # the defaults but for how long abuse is tolerated
 
 
@@ -88,4 +92,37 @@ async def test_a_fast_well_behaved_ai_is_never_limited() -> None:
         admission = fork.admission
         assert admission is not None and not admission.has_news
         assert session.of_type("warning") == [] and fork.violation is None
+        await fork.close()
+
+
+async def test_the_gate_sees_every_frame_even_when_the_101_arrives_in_pieces() -> None:
+    # A raw server: the upgrade response a byte at a time, then in the same write as its last
+    # byte, 50 binary frames: each must be counted by the gate, none parsed around it.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        head = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                b"\r\nSec-WebSocket-Protocol: audio.drachtio.org\r\n\r\n")
+        for i in range(len(head) - 1):
+            writer.write(head[i:i + 1])
+            await writer.drain()
+            await asyncio.sleep(0)
+        writer.write(head[-1:] + (frame_header(0x82, 160) + b"\x01" * 160) * 50)
+        await reader.read()  # until the client closes
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        fork = AudioFork(config(f"ws://127.0.0.1:{port}/"), META)
+        await fork.connect()
+        async with asyncio.timeout(5):
+            while fork.playout.received < 50 * 160:
+                await asyncio.sleep(0.01)
+        ws = fork._ws
+        assert ws is not None and ws.gate.frames == 50
+        fork._ws.transport.abort()  # type: ignore[union-attr]
         await fork.close()

@@ -27,7 +27,8 @@ HOSTILE = ("flood_binary", "flood_binary", "flood_text", "flood_ping", "flood_pi
            "huge", "never_read")
 FLOODS = {"flood_binary", "flood_text", "flood_ping", "garbage"}
 LIMITS = ForkLimits(abuse_close_s=2.0)  # the defaults, but abuse is closed sooner
-WINDOW_S = 6.0  # how long the well-behaved call is measured while the others attack
+WINDOW_S = 6.0  # how much of the well-behaved call is measured while the others attack
+MAX_WINDOW_S = 15.0
 TAGGED = 3000  # frames of tagged caller audio (60 s): no tag repeats within the test
 
 
@@ -112,14 +113,21 @@ async def answered(calls: list[Call]) -> None:
 
 
 async def measure(session: FakeSession, watch: LoopWatch) -> list[int]:
-    """The tags of the caller frames the well-behaved AI gets over the window."""
+    """The tags of the caller frames the well-behaved AI gets over the window: WINDOW_S of
+    the caller's audio, given at most MAX_WINDOW_S (a loaded machine may not run us enough)."""
     first = len(session.binary)
     watcher = asyncio.ensure_future(watch.run())
-    await asyncio.sleep(WINDOW_S)
+
+    def tags() -> list[int]:
+        return [tag for _, frame in session.binary[first:] if (tag := tag_of(frame)) is not None]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(MAX_WINDOW_S):
+            while len(got := tags()) < WINDOW_S * 50 or max(got) - min(got) < WINDOW_S * 50:
+                await asyncio.sleep(0.1)
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
-    return [tag for _, frame in session.binary[first:] if (tag := tag_of(frame)) is not None]
+    return tags()
 
 
 async def wait_ended(calls: list[Call], timeout: float) -> None:
@@ -185,7 +193,10 @@ def check_the_hostile_calls(ends: list[CallEnd | None], forks: list[AudioFork | 
             assert end is None, (fault, end)
     for report in reports:
         if report["fault"] in FLOODS:
-            assert report["close_code"] == 4000, report
+            # Our 4000 (asserted on our side above) sits behind the flood the AI is still
+            # writing; if its loaded process has not read it when the close timeout aborts
+            # the socket, it sees 1006.
+            assert report["close_code"] in (4000, 1006), report
             assert "rate_limited" in report["warnings"], report
         elif report["fault"] == "huge":
             assert "playout_overflow" in report["warnings"], report

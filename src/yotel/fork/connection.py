@@ -83,13 +83,16 @@ class GatedConnection(ClientConnection):
 
     def _response_head(self, data: bytes) -> bytes:
         """Hand the HTTP response to websockets; what follows a 101 is for the gate."""
+        before = len(self._head)
         seen = self._head + data
         end = seen.find(b"\r\n\r\n")
         if end < 0 or not seen.startswith(_UPGRADED):
-            self._head = seen[-3:] if end < 0 else b""
-            super().data_received(data)  # still the head, or not an upgrade: no frames
+            # Still the head (websockets bounds its size and fails a huge one), or a refusal
+            # whose body websockets reads itself: no frames to gate either way.
+            self._head = seen[:_MAX_PENDING] if end < 0 else b""
+            super().data_received(data)
             return b""
-        split = end + 4 - len(self._head)
+        split = end + 4 - before
         self._head, self._gated = b"", True
         super().data_received(data[:split])
         return data[split:]
