@@ -9,9 +9,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -39,6 +39,9 @@ from yotel.webhooks.events import AiSessionEscalated, parse_event
 SCOPES = ("voice_agents:write", "calls:write", "calls:read", "campaigns:write", "leads:write",
           "tenant:admin")
 PUSH_BUDGET_S = 0.2  # issue P2.6: an escalation reaches the streams within 200 ms
+# The whole verb on a loaded two-core machine (HTTP, auth, rate limit, the write): a sanity bound.
+REQUEST_BUDGET_S = 1.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -115,6 +118,12 @@ async def scene(make_settings: Callable[..., Settings], counters: Counters,
         await phone.close()
 
 
+async def _arrival(pending: Awaitable[T]) -> tuple[float, T]:
+    """What `pending` gave, and when (wall clock) it came."""
+    result = await pending
+    return time.time(), result
+
+
 async def _next_frame(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
     return frame
@@ -145,19 +154,23 @@ async def test_an_escalation_reaches_two_streams_at_once_and_the_first_claim_win
     async with scene.sdk() as client, client.supervisor.stream(supervisor_id=first) as sdk_stream, \
             scene.raw_stream(scene.supervisor_key, second) as raw, \
             scene.raw_stream(scene.supervisor_key, scene.off_duty) as off_duty:
-        sent = time.perf_counter()
-        created = asyncio.create_task(_next_event(sdk_stream))
-        raw_created = asyncio.create_task(_next_frame(raw))
+        sent = time.time()
+        created = asyncio.create_task(_arrival(_next_event(sdk_stream)))
+        raw_created = asyncio.create_task(_arrival(_next_frame(raw)))
         reply = await scene.request_supervisor(reason="Caller is angry", urgency="high")
-        answered = time.perf_counter() - sent
+        answered = time.time() - sent
         assert reply.status_code == 200, reply.text
         escalation_id = reply.json()["result"]["escalation_id"]
-        event, frame = await asyncio.gather(created, raw_created)
-        # Each stream's frame is timed by the task that awaited it: the later of the two.
-        reached = time.perf_counter() - sent
-        print(f"verb answered in {answered * 1000:.1f} ms, both streams had the push "
-              f"within {reached * 1000:.1f} ms of the request")
-        assert reached < PUSH_BUDGET_S
+        (sdk_at, event), (raw_at, frame) = await asyncio.gather(created, raw_created)
+        # From the escalation's creation (its created_at, stamped before the write; one clock:
+        # the server is in this process) to each stream: the write, the commit, the fan-out.
+        born = event.escalation.created_at.timestamp()
+        pushed = max(sdk_at, raw_at) - born
+        print(f"verb answered in {answered * 1000:.1f} ms; both streams had the push "
+              f"{pushed * 1000:.1f} ms after the escalation was created, "
+              f"{(max(sdk_at, raw_at) - sent) * 1000:.1f} ms after the request was sent")
+        assert 0 <= pushed < PUSH_BUDGET_S
+        assert max(sdk_at, raw_at) - sent < REQUEST_BUDGET_S
         assert event.type == "escalation.created" and frame["type"] == "escalation.created"
         assert event.escalation.id == frame["escalation"]["id"] == escalation_id
         assert frame["escalation"] | {"created_at": None} == {
