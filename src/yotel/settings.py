@@ -16,8 +16,9 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from yotel.domain.audio import SUBPROTOCOLS as DEFAULT_SUBPROTOCOLS
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./yotel.db"
-DEFAULT_SUBPROTOCOLS = ("audio.drachtio.org", "audio.jambonz.org")
 SECRET_KEY_FILE = "secret_key"
 # PRODUCT.md §7: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_WEBHOOK_DELAYS_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-FRAME_SAMPLES = 160
+from yotel.domain.audio import FRAME_SAMPLES
+
 SILENT_FRAME = bytes(2 * FRAME_SAMPLES)
 
 

@@ -20,10 +20,10 @@ from urllib.parse import urljoin
 import httpx
 import miniaudio
 
+from yotel.domain.audio import PCM_FRAME_BYTES as FRAME_BYTES
+from yotel.domain.audio import SAMPLE_RATE as RATE
 from yotel.net.guard import check_url_for_save, resolve_public
 
-RATE = 8000
-FRAME_BYTES = 320  # 20 ms of 8 kHz int16
 MAX_REDIRECTS = 3
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 10.0

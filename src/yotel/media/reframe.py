@@ -8,7 +8,7 @@ copy; other sizes are buffered and cut, each frame keeping the RTP timestamp of 
 
 from __future__ import annotations
 
-FRAME = 160
+from yotel.domain.audio import G711_FRAME_BYTES as FRAME
 
 
 class Reframer:

@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 AudioCallback = Callable[[bytes, int, int], None]  # payload, rtp timestamp, sequence
 DtmfCallback = Callable[[str, int], None]  # digit, duration_ms
-SAMPLES_PER_FRAME = 160
 _UNPACK = HEADER.unpack_from
 _PACK = HEADER.pack
 _SILENT_REMOTE = "0.0.0.0"  # RFC 3264 §8.4 (RFC 2543 style hold): do not send

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from yotel.domain.audio import FRAME_SAMPLES
+from yotel.domain.audio import SAMPLE_RATE as RATE
 from yotel.rtp import g711
 
-RATE = 8000
-FRAME_SAMPLES = 160
 Samples = npt.NDArray[np.int16]
 
 
