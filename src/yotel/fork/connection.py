@@ -10,6 +10,10 @@ Everything already received is handed on before an EOF, so a last close frame is
 Outbound, `write_now` puts a frame on the transport at once, without the coroutine and task
 hop of `send()`, while the transport is not backed up (websockets' `paused`, set by the
 write-buffer high-water mark); otherwise it says no and the caller queues the frame.
+
+Besides `connect(create_connection=...)` (documented), this relies on websockets' connection
+internals `protocol`, `paused`, `send_data()` and `recv_messages.pause/resume` (checked with
+websockets 17.4; the fork's socket tests fail loudly if an upgrade changes them).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.messages import Assembler
 from websockets.protocol import State
 
 from yotel.fork.gate import FrameGate
@@ -56,9 +59,10 @@ class GatedConnection(ClientConnection):
     # -- reading ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.recv_messages = Assembler(self.max_queue_high, self.max_queue_low,
-                                       pause=lambda: self._hold("queue", True),
-                                       resume=lambda: self._hold("queue", False))
+        # websockets' message queue pauses reading when full; it must not resume reading
+        # while the gate holds it paused, so both go through `_hold`.
+        self.recv_messages.pause = lambda: self._hold("queue", True)
+        self.recv_messages.resume = lambda: self._hold("queue", False)
 
     def _hold(self, reason: str, hold: bool) -> None:
         was = bool(self._holds)
