@@ -29,7 +29,7 @@ from .scene import SCOPES, until
 
 YOTEL = Path(sys.executable).with_name("yotel")
 SECRET = "test-secret-key-not-for-production"  # the suite's (tests/conftest.py)
-LEADS = 12
+LEADS = 9
 INVITE = re.compile(r"^INVITE sip:(\d+)@", re.MULTILINE)
 
 

@@ -32,7 +32,7 @@ def invites(directory: Path) -> collections.Counter[str]:
 async def test_two_nodes_share_a_campaign_and_never_dial_a_lead_twice(
         make_settings: Callable[..., Settings], counters: Counters, make_tenant_key: Any,
         tmp_path: Path) -> None:
-    phones = [f"+1212555{i:04d}" for i in range(16)]
+    phones = [f"+1212555{i:04d}" for i in range(10)]
     async with sipp_running(scenario="uas_answer_bye", calls=100, timeout_s=60, cwd=tmp_path,
                             extra=["-d", "800", "-trace_msg"]) as uas:
         first = node_settings(make_settings, uas.port, node_id="node-one")
