@@ -255,6 +255,15 @@ async def test_scope_tenant_and_supervisor_checks(scene: Scene, make_tenant_key:
     assert (await scene.claim(escalation_id, str(uuid.uuid4()))).status_code == 404
     assert (await scene.claim(escalation_id, "not-a-uuid")).status_code == 400
 
+    later = (await scene.request_supervisor(reason="again")).json()["result"]["escalation_id"]
+    async with scene.sdk() as client:  # paged like every list, oldest first
+        first_page = await client.escalations.list(status="open", limit=1)
+        assert [e.id for e in first_page.data] == [escalation_id] and first_page.next_cursor
+        rest = await client.escalations.list(status="open", limit=1,
+                                             cursor=first_page.next_cursor)
+        assert [e.id for e in rest.data] == [later] and rest.next_cursor is None
+        assert [e.id async for e in client.escalations.iter(limit=1)] == [escalation_id, later]
+
 
 async def test_an_escalation_of_a_call_that_ended_is_closed_not_claimed(scene: Scene) -> None:
     opened: list[SupervisorStream] = []
