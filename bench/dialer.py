@@ -14,7 +14,10 @@ one JSON object: `cps` (INVITEs sent per second over the window), `answered_cps`
 (calls of the run, warm-up included, that did not end `caller_hangup` once the campaign
 is paused and its calls have ended, plus originates that raised), the claim-to-INVITE
 p50/p99, and the node's CPU share (1.0 = one core). `--profile FILE` writes cProfile stats of
-the window (`python -m pstats FILE`) and prints the top functions by own time to stderr.
+the window (`python -m pstats FILE`) and prints the top functions by own time to stderr;
+`--stages` adds `stages_ms`: p50/p99 wall time of each database step of a call (the dialer's
+claim, DND check and settle; the call layer's agent resolution, token, row writes), which is
+where a call's setup time goes.
 """
 
 from __future__ import annotations
@@ -51,6 +54,35 @@ from yotel.settings import Settings
 from yotel.tenancy.tenants import create_tenant
 from yotel.testing.sipp import start_sipp
 from yotel.voice_agents.schemas import VoiceAgentCreate
+
+STAGES: dict[str, list[float]] = {}
+
+
+def time_stages() -> None:
+    """Wrap each database step of a call with a wall-clock timer (measurement only)."""
+    import yotel.calls.service as service
+    from yotel.calls.history import CallHistory
+    from yotel.calls.tokens import CallbackTokens
+
+    steps: list[tuple[Any, str, str]] = [
+        (claims, "claim_leads", "dialer.claim"), (claims, "blocked_numbers", "dialer.dnd"),
+        (claims, "settle", "dialer.settle"), (service, "resolve_voice_agent", "calls.resolve"),
+        (CallbackTokens, "mint", "calls.token"), (CallHistory, "started", "calls.row"),
+        (CallHistory, "ringing", "calls.ringing"), (CallHistory, "answered", "calls.answered"),
+        (CallHistory, "ended", "calls.ended"), (service.CallService, "originate",
+                                                "calls.originate")]
+    for owner, name, label in steps:
+        setattr(owner, name, _timed(getattr(owner, name), STAGES.setdefault(label, [])))
+
+
+def _timed(step: Any, samples: list[float]) -> Any:
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return await step(*args, **kwargs)
+        finally:
+            samples.append(time.monotonic() - start)
+    return timed
 
 
 def cpu_seconds() -> float:
@@ -129,7 +161,8 @@ async def run(args: argparse.Namespace, ai_url: str) -> dict[str, Any]:
         "claim_to_invite_p50_ms": pct_ms(samples, 0.50),
         "claim_to_invite_p99_ms": pct_ms(samples, 0.99),
         "node_cpu": round(cpu / elapsed, 2), "database": settings.database().url.split(":")[0],
-    }
+    } | ({"stages_ms": {label: [pct_ms(sorted(v), 0.5), pct_ms(sorted(v), 0.99)]
+                        for label, v in STAGES.items() if v}} if STAGES else {})
 
 
 async def outcomes_of(node: NodeServices, campaign_id: str) -> Counter[str]:
@@ -163,7 +196,11 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=64)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--profile", metavar="FILE", default=None)
+    parser.add_argument("--stages", action="store_true",
+                        help="time each database step of a call (stages_ms: [p50, p99])")
     args = parser.parse_args()
+    if args.stages:
+        time_stages()
     ai = Role("ai")
     try:
         result = uvloop.run(run(args, str(ai.hello["url"])))
