@@ -295,6 +295,10 @@ async def test_an_escalation_of_a_call_that_ended_is_closed_not_claimed(scene: S
         while (await scene.http.get(f"/api/v1/calls/{scene.call_id}")).json()["state"] != \
                 "ended":
             await asyncio.sleep(0.05)
+    async with scene.sdk() as client:  # shown closed as soon as its call has ended
+        assert (await client.escalations.list(status="open")).data == []
+        assert [e.id for e in (await client.escalations.list(status="closed")).data] == [
+            escalation_id]
     refused = await scene.claim(escalation_id, scene.supervisors[0])
     assert refused.status_code == 409 and "ended" in refused.json()["error"]["message"]
     async with scene.sdk() as client:

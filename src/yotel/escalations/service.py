@@ -17,14 +17,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, and_, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.calls.history import CallHistory
 from yotel.calls.live import LiveCall
 from yotel.calls.service import CallService
 from yotel.db.engine import Database
-from yotel.db.fence import Keyset, after_keyset, own_row
+from yotel.db.fence import Keyset, after_keyset
 from yotel.db.models import Agent, Call, Escalation
 from yotel.domain.errors import Conflict, NotFound
 from yotel.domain.ids import is_uuid, new_id
@@ -62,18 +62,23 @@ class EscalationService:
 
     async def list(self, tenant_id: str, *, status: Status | None, limit: int,
                    after: Keyset | None) -> list[EscalationOut]:
-        query = select(Escalation).where(Escalation.tenant_id == tenant_id)
+        query = _shown().where(Escalation.tenant_id == tenant_id)
         if status is not None:
-            query = query.where(Escalation.status == status)
+            query = query.where(_status() == status)
         async with self.db.read() as session:
-            rows = (await session.scalars(
+            rows = (await session.execute(
                 after_keyset(query, Escalation, after).limit(limit))).all()
-        return [escalation_out(row) for row in rows]
+        return [escalation_out(row[0], row[1]) for row in rows]
 
     async def get(self, tenant_id: str, escalation_id: str) -> EscalationOut:
-        async with self.db.read() as session:
-            return escalation_out(await own_row(session, Escalation, tenant_id, escalation_id,
-                                                "escalation"))
+        row = None
+        if is_uuid(escalation_id):
+            async with self.db.read() as session:
+                row = (await session.execute(_shown().where(
+                    Escalation.id == escalation_id, Escalation.tenant_id == tenant_id))).first()
+        if row is None:
+            raise NotFound(f"escalation {escalation_id} not found")
+        return escalation_out(row[0], row[1])
 
     async def claim(self, tenant_id: str, escalation_id: str,
                     supervisor_id: str) -> EscalationOut:
@@ -182,8 +187,21 @@ async def _close(session: AsyncSession, escalation_id: str) -> None:
         .execution_options(synchronize_session=False))
 
 
-def escalation_out(row: Escalation) -> EscalationOut:
+def _status() -> ColumnElement[str]:
+    """An open escalation whose call has ended reads as closed: nobody can take that call any
+    more (the row itself is closed by the claim that finds it so)."""
+    ended = and_(Escalation.status == "open", Call.state == "ended")
+    return case((ended, literal("closed")), else_=Escalation.status)
+
+
+def _shown() -> Select[Any]:
+    """Rows of (escalation, its status as shown); typed loosely for `after_keyset`."""
+    return cast(Select[Any], select(Escalation, _status().label("shown_status"))
+                .join(Call, Call.id == Escalation.call_id))
+
+
+def escalation_out(row: Escalation, status: str | None = None) -> EscalationOut:
     return EscalationOut(
         id=row.id, call_id=row.call_id, reason=row.reason,
-        urgency=cast(Urgency, row.urgency), status=cast(Status, row.status),
+        urgency=cast(Urgency, row.urgency), status=cast(Status, status or row.status),
         supervisor_id=row.supervisor_id, created_at=row.created_at, claimed_at=row.claimed_at)
