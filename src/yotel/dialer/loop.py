@@ -61,6 +61,9 @@ class DialerConfig:
 class _Campaign:
     bucket: TokenBucket
     busy_until: float = 0.0  # the voice agent was at its max_concurrent: wait
+    # Its last claim found nothing: the next waits a poll interval (or a call of it ending),
+    # so an idle campaign costs a write transaction per poll_s, not one per busy pass.
+    idle_until: float = 0.0
 
 
 @dataclass
@@ -145,6 +148,8 @@ class Dialer:
             state.bucket.set_rate(plan.calls_per_second, now_m)
         if now_m < state.busy_until:
             return state.busy_until - now_m
+        if now_m < state.idle_until:
+            return state.idle_until - now_m
         budget = min(state.bucket.available(now_m), self.config.batch,
                      self.config.max_in_flight - self._in_flight)
         if budget <= 0:
@@ -155,6 +160,7 @@ class Dialer:
                                          lease_s=self.config.claim_lease_s)
         claimed_m = self.clock()
         if not leads:
+            state.idle_until = claimed_m + self.config.poll_s
             mine = any(live.context.campaign_id == plan.id for live in self._live.values())
             if not mine and await claims.complete_if_done(self.db, plan.id, now):
                 log.info("campaign %s completed", plan.id)
@@ -249,6 +255,9 @@ class Dialer:
     def _call_ended(self, plan: CampaignPlan, lead: claims.ClaimedLead, live: LiveCall,
                     end: CallEnd) -> None:
         self._live.pop(live.id, None)
+        state = self._campaigns.get(plan.id)
+        if state is not None:
+            state.idle_until = 0.0  # room under max_concurrent_calls, or a retry to schedule
         answered = live.media.answered_at is not None
         verdict = after_call(plan.retry, lead.attempts, end.outcome, answered=answered,
                              now=self.wall())
