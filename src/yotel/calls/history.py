@@ -116,6 +116,12 @@ class CallHistory:
         async with self._db.write() as session:
             self._event(session, kind, data, now)
 
+    def event_in(self, session: AsyncSession, kind: str, data: dict[str, Any],
+                 now: datetime) -> None:
+        """An event written in the caller's transaction, with the row that causes it (an
+        escalation and its `ai_session.escalated`): both commit, or neither."""
+        self._event(session, kind, data, now)
+
     async def note(self, **values: Any) -> None:
         """Columns without an event (the leg's SIP Call-ID, the AI's voice agent, ...)."""
         await self._update(**values)

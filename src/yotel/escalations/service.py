@@ -140,9 +140,7 @@ def _escalated(history: CallHistory, session: AsyncSession, row: Escalation,
                now: datetime) -> None:
     data: dict[str, Any] = {"escalation_id": row.id, "supervisor_id": row.supervisor_id,
                             "reason": row.reason, "urgency": row.urgency}
-    # In the escalation's own transaction: CallHistory numbers the call's events (`sequence`),
-    # and its public `event` would commit separately.
-    history._event(session, ESCALATED, data, now)
+    history.event_in(session, ESCALATED, data, now)  # the call's numbering, our transaction
 
 
 async def _agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
