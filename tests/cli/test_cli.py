@@ -21,6 +21,7 @@ from yotel.db import migrate
 from yotel.db.engine import Database
 from yotel.db.models import ApiKey, Tenant
 from yotel.settings import Settings
+from yotel.sip.ua import UserAgent
 from yotel.testing.server import running_server
 
 YOTEL = Path(sys.executable).with_name("yotel")
@@ -96,10 +97,10 @@ async def test_console_script_on_a_fresh_sqlite_database(tmp_path: Path) -> None
     assert (tmp_path / "data" / "secret_key").exists()  # generated on first run
 
 
-async def test_serve_starts_answers_and_stops_on_sigint(tmp_path: Path) -> None:
+async def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("YOTEL_")},
            "YOTEL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-           "YOTEL_API_PORT": "0"}
+           "YOTEL_API_PORT": "0", "YOTEL_SIP_PORT": "0", "YOTEL_DRAIN_TIMEOUT_S": "1"}
     proc = await asyncio.create_subprocess_exec(
         str(YOTEL), "serve", "--dev", "--json", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -110,7 +111,14 @@ async def test_serve_starts_answers_and_stops_on_sigint(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=announced["api_url"]) as http:
             assert (await http.get("/healthz")).json() == {"ok": True}
             assert (await http.get("/readyz")).status_code == 200
-        proc.send_signal(signal.SIGINT)
+        host, port = announced["sip"].removeprefix("udp:").rsplit(":", 1)
+        ua = UserAgent("127.0.0.1", 0)  # the node answers SIP too (PRODUCT.md §1)
+        await ua.start()
+        try:
+            assert (await ua.options(f"sip:ping@{host}:{port}")).status == 200
+        finally:
+            await ua.close()
+        proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
         assert proc.returncode == 0, err.decode()
     finally:
