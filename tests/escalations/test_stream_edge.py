@@ -92,7 +92,7 @@ async def test_a_supervisor_socket_that_never_reads_costs_a_bounded_queue_and_is
             for n in range(FRAMES):  # each publish returns at once, whatever the sockets do
                 started = time.monotonic()
                 taken.append(hub.publish(key.tenant_id, {"type": "x", "n": n, "pad": pad}, ()))
-                assert time.monotonic() - started < 0.05
+                assert time.monotonic() - started < 0.5  # a wait on the socket: >= 1 s
                 await asyncio.sleep(0.001)
             await asyncio.wait_for(reading, 20)
             assert got == list(range(FRAMES))  # the healthy one missed nothing
