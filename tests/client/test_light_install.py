@@ -31,6 +31,7 @@ def test_import_yotel_loads_no_server_module() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # a venv and a pip install from the index: minutes on a busy machine
 def test_fresh_venv_without_extras_has_only_the_sdk(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
