@@ -164,11 +164,14 @@ async def run_ai(lean: bool) -> None:
 
 
 class Echo(asyncio.DatagramProtocol):
-    """The callee of one rtpengine call: every packet goes back where it came from."""
+    """The callee of one rtpengine call: every packet goes back where it came from, as the
+    callee's own stream (its own SSRC, RFC 3550 §8: a relay may drop a stream that comes back
+    with the SSRC it sent)."""
 
     def __init__(self, counts: EchoCounts) -> None:
         self.counts = counts
         self.transport: asyncio.DatagramTransport | None = None
+        self.ssrc = os.urandom(4)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -176,7 +179,7 @@ class Echo(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.transport is not None
         self.counts.received += 1
-        self.transport.sendto(data, addr)
+        self.transport.sendto(data[:8] + self.ssrc + data[12:], addr)
         self.counts.echoed += 1
 
 
