@@ -129,6 +129,7 @@ class NodeServices:
         closed = await close_orphaned_calls(self.db, self.calls.config.node_id)
         if closed:
             log.warning("closed %d call(s) left live by this node's last run", closed)
+        self.calls.start()
         await self.engine.start()
         host, port = self.engine.sip_address
         log.info("SIP listening on udp %s:%d", host, port)

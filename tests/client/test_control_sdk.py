@@ -65,6 +65,7 @@ async def test_page_003_examples_run_as_written(make_settings: Callable[..., Set
                                                  reason="callback requested",
                                                  callback_token=cb_token)
 
+            await asyncio.sleep(1.1)  # ten verbs went out: a fresh rate window (10/s per call)
             sync = Yotel(api_key=key.key, base_url=node.base_url, max_retries=0)
             with pytest.raises(PermissionDenied):  # a plain tenant key may not drive calls
                 await asyncio.to_thread(sync.ai_sessions.get_call_state, call_id)
@@ -74,10 +75,13 @@ async def test_page_003_examples_run_as_written(make_settings: Callable[..., Set
             assert (await sessions.get_call_state(call_id, callback_token=cb_token)).is_held
 
             await asyncio.sleep(1.1)  # a fresh rate window
-            with pytest.raises(RateLimitedError) as limited:
-                await asyncio.gather(*(sessions.get_call_state(call_id, callback_token=cb_token)
-                                       for _ in range(12)))
-            assert limited.value.retry_after_s is not None and limited.value.retry_after_s > 0
+            burst = await asyncio.gather(*(sessions.get_call_state(call_id,
+                                                                   callback_token=cb_token)
+                                           for _ in range(12)), return_exceptions=True)
+            limited = [r for r in burst if isinstance(r, RateLimitedError)]
+            assert len(limited) == 2 and all(isinstance(r, CallState) for r in burst
+                                             if r not in limited)
+            assert limited[0].retry_after_s is not None and limited[0].retry_after_s > 0
             await asyncio.sleep(1.1)
 
             first = await sessions.hangup(call_id, metadata={"reason": "task_complete"},

@@ -112,9 +112,6 @@ class LiveCall:
 
     async def drop_slot(self) -> None:
         """Give the agent's slot back now (its AI never connected); the call goes on."""
-        if self._lease is not None:
-            self._lease.cancel()
-            self._lease = None
         await self._release_slot()
         self.ai = None
 
@@ -141,8 +138,12 @@ class LiveCall:
             await self.history.ringing()
         elif kind == "answered":
             self._answered = True
-            await self.history.answered()
-            await self._ai_started()
+            ai = self.ai
+            with_ai = ai is not None and ai.connected and not ai.started
+            if ai is not None and with_ai:
+                ai.started = True  # one transaction: call.answered, then ai_session.started
+            await self.history.answered(ai_agent_id=ai.agent_id if ai else None,
+                                        ai_started=with_ai)
         elif kind == "fork_attached" and self.ai is not None:
             self.ai.connected = True
             await self._ai_started()
@@ -201,15 +202,18 @@ class LiveCall:
         if self._transfer is not None and outcome in ("hangup", "caller_hangup"):
             outcome = f"transferred_{self._transfer[0]}"  # type: ignore[assignment]
         self.end = CallEnd(outcome, end.sip_status, end.reason)
+        ai_outcome = None
         if self.ai is not None and self.ai.started and not self.ai.ended:
-            await self._end_ai(outcome)
+            self.ai.ended, ai_outcome = True, outcome
         await self._release_slot()
-        await self.history.ended(outcome=outcome, sip_status=end.sip_status,
-                                 error=end.reason or None, duration_s=self._duration())
+        recording = None
         if self._recording is not None:
             data = self._recording.data
-            await self.history.recording_ready(path=str(data["path"]), url=self._recording_url,
-                                               duration_s=float(data["duration_s"]))
+            recording = (str(data["path"]), self._recording_url, float(data["duration_s"]))
+        # One transaction: ai_session.ended, call.ended, call.recording_ready (§7 order).
+        await self.history.ended(outcome=outcome, sip_status=end.sip_status,
+                                 error=end.reason or None, duration_s=self._duration(),
+                                 ai_outcome=ai_outcome, recording=recording)
         self.done.set()
         for callback in self._on_ended:
             try:
@@ -231,6 +235,9 @@ class LiveCall:
                 log.warning("call %s: its lease on agent %s had expired", self.id, agent_id)
 
     async def _release_slot(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None and lease is not asyncio.current_task():
+            lease.cancel()  # no renewal after the release (it would log a lost lease)
         if self.ai is None:
             return
         with contextlib.suppress(Exception):  # the lease's TTL frees it anyway

@@ -22,7 +22,8 @@ from pydantic import SecretStr
 
 from yotel.calls.history import CallHistory
 from yotel.calls.live import CallContext, LeadContext, LiveCall
-from yotel.calls.tokens import CallbackTokens, lifetime_for
+from yotel.calls.tokens import CallbackTokens, MintedToken, lifetime_for
+from yotel.calls.writer import HistoryWriter
 from yotel.db.engine import Database
 from yotel.db.models import Call as CallRow
 from yotel.domain.audio import as_encoding
@@ -113,7 +114,8 @@ class CallService:
         self.voice_agents = voice_agents
         self.trunks = trunks
         self.slots = slots
-        self.tokens = CallbackTokens(db)
+        self.writer = HistoryWriter(db)  # group commit of every live call's rows and events
+        self.tokens = CallbackTokens(db, self.writer)
         self.config = config
         self.directory = LocalDirectory()
         self._closing: list[Callable[[], Awaitable[None]]] = []
@@ -143,9 +145,11 @@ class CallService:
         context = CallContext(tenant_id, "outbound", caller_id, request.to,
                               campaign_id=request.campaign_id, lead=request.lead,
                               trunk_id=request.trunk_id)
-        history = CallHistory(self.db, call_id=call_id, tenant_id=tenant_id)
-        await history.started(self._row(call_id, context, agent), extra={})
-        spec = await self._fork_spec(call_id, context, agent)
+        history = self._history(call_id, tenant_id)
+        minted, store_token = self.tokens.prepare(
+            call_id=call_id, tenant_id=tenant_id, lifetime=lifetime_for(agent.token_lifetime))
+        await history.started(self._row(call_id, context, agent), extra={}, also=store_token)
+        spec = self._fork_spec(call_id, context, agent, minted)
         try:
             media = await self.engine.originate(
                 _dial_string(request.to), caller_id=_digits(caller_id), trunk=trunk,
@@ -233,7 +237,7 @@ class CallService:
     async def take_inbound(self, media: Call, context: CallContext) -> LiveCall:
         """Own an inbound call the engine admitted (its flow runs next): its row and
         `call.started` are written first."""
-        history = CallHistory(self.db, call_id=media.id, tenant_id=context.tenant_id)
+        history = self._history(media.id, context.tenant_id)
         await history.started(self._row(media.id, context, None), extra={})
         return self._own(media, context, history)
 
@@ -249,7 +253,9 @@ class CallService:
         live.hold_slot(agent.id)
         try:
             await live.history.note(voice_agent_id=agent.id)
-            spec = await self._fork_spec(live.id, live.context, agent)
+            minted = await self.tokens.mint(call_id=live.id, tenant_id=live.tenant_id,
+                                            lifetime=lifetime_for(agent.token_lifetime))
+            spec = self._fork_spec(live.id, live.context, agent, minted)
             await live.media.attach_fork(spec.config, spec.metadata, mint_token=spec.mint_token)
         except BaseException:
             await live.drop_slot()  # the AI never came: a flow may go on to a human
@@ -257,11 +263,12 @@ class CallService:
         live.media.start_recording(self.recording_path(live.tenant_id, live.id))
 
     # -- the AI --------------------------------------------------------------------------------
-    async def _fork_spec(self, call_id: str, context: CallContext,
-                         agent: VoiceAgentRecord) -> ForkSpec:
+    def _history(self, call_id: str, tenant_id: str) -> CallHistory:
+        return CallHistory(self.db, call_id=call_id, tenant_id=tenant_id, writer=self.writer)
+
+    def _fork_spec(self, call_id: str, context: CallContext, agent: VoiceAgentRecord,
+                   minted: MintedToken) -> ForkSpec:
         lifetime = lifetime_for(agent.token_lifetime)
-        minted = await self.tokens.mint(call_id=call_id, tenant_id=context.tenant_id,
-                                        lifetime=lifetime)
 
         async def mint() -> tuple[str, str]:
             fresh = await self.tokens.mint(call_id=call_id, tenant_id=context.tenant_id,
@@ -297,10 +304,14 @@ class CallService:
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.writer.start()
+
     async def close(self) -> None:
         """After the engine has ended every call: let each owner finish writing."""
         lives = list(self.directory.calls.values())
         await asyncio.gather(*(live.close() for live in lives), return_exceptions=True)
+        await self.writer.close()
 
 
 def _hang_up_placed(placing: asyncio.Future[Call]) -> None:

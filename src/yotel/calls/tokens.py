@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
+from yotel.calls.writer import HistoryWriter, Work
 from yotel.db.engine import Database
 from yotel.db.models import CallbackToken
 from yotel.domain.errors import AuthenticationError
@@ -53,17 +55,33 @@ def lifetime_for(token_lifetime: str) -> timedelta:
 
 
 class CallbackTokens:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writer: HistoryWriter | None = None) -> None:
         self._db = db
+        self._writer = writer
+
+    @staticmethod
+    def prepare(*, call_id: str, tenant_id: str, lifetime: timedelta,
+                now: datetime | None = None) -> tuple[MintedToken, Work]:
+        """A new token, and the work that stores its hash (to commit with the call's row)."""
+        token = f"{TOKEN_PREFIX}{ULID()}"
+        expires_at = (now or datetime.now(UTC)) + lifetime
+
+        async def store(session: AsyncSession) -> None:
+            session.add(CallbackToken(token_hash=hash_token(token), call_id=call_id,
+                                      tenant_id=tenant_id, expires_at=expires_at))
+
+        return MintedToken(token, expires_at), store
 
     async def mint(self, *, call_id: str, tenant_id: str, lifetime: timedelta,
                    now: datetime | None = None) -> MintedToken:
-        token = f"{TOKEN_PREFIX}{ULID()}"
-        expires_at = (now or datetime.now(UTC)) + lifetime
-        async with self._db.write() as session:
-            session.add(CallbackToken(token_hash=hash_token(token), call_id=call_id,
-                                      tenant_id=tenant_id, expires_at=expires_at))
-        return MintedToken(token, expires_at)
+        minted, store = self.prepare(call_id=call_id, tenant_id=tenant_id, lifetime=lifetime,
+                                     now=now)
+        if self._writer is not None:
+            await self._writer.submit(store)
+        else:
+            async with self._db.write() as session:
+                await store(session)
+        return minted
 
     async def revoke_for_call(self, call_id: str, *, now: datetime | None = None) -> None:
         """Every live token of the call stops working (its ws_session fork closed)."""
