@@ -21,7 +21,8 @@ Destinations:
   transfer, so load spreads), and moves to the next on no answer, busy or failure.
 
 When nobody answers, nothing changes: the caller stays with the AI (or the flow) and
-`TransferFailed` (409 `conflict`, `details[].type` `transfer_failed`) says who was tried and how each ended. A caller who
+`TransferFailed` (409 `conflict`, `details[].type` `transfer_failed`) says who was tried
+and how each ended. A caller who
 hangs up while the transfer rings ends it too: every leg still ringing is CANCELled. Legs are
 never left behind: each is hung up with the caller's call, however that ends.
 """

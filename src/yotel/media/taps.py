@@ -32,10 +32,13 @@ class RecorderTap:
         self.recorder = recorder
 
     def on_tick(self, caller: Audio | None, other: Audio | None) -> None:
-        law = _shared_law(caller, other)
-        if law is not None:  # the common case: G.711 kept as is, decoded per flush, off the loop
+        # G.711 on both sides (the common case, whatever each side's law): kept as it is,
+        # decoded per flush off the loop; a mixed frame (a conference's PCM) goes through PCM.
+        if (caller is None or caller.fmt != "pcm16") and (other is None or other.fmt != "pcm16"):
+            law = _law(caller, other)
             self.recorder.write_g711(caller.data if caller else None,
-                                     other.data if other else None, law)
+                                     other.data if other else None,
+                                     _law(caller, None, law), _law(other, None, law))
         else:
             self.recorder.write(caller.pcm() if caller else None,
                                 other.pcm() if other else None)
@@ -78,10 +81,9 @@ class ForkPlayoutSource:
         return g711.decode(frame, self._law) if frame is not None else SILENT_PCM_FRAME
 
 
-def _shared_law(caller: Audio | None, other: Audio | None) -> Encoding | None:
-    """The G.711 law both present sides are in, or None (mixed formats: go through PCM)."""
-    fmts = {a.fmt for a in (caller, other) if a is not None}
-    if len(fmts) != 1:
-        return "pcmu" if not fmts else None
-    fmt = fmts.pop()
-    return None if fmt == "pcm16" else fmt
+def _law(first: Audio | None, second: Audio | None, default: Encoding = "pcmu") -> Encoding:
+    """The G.711 law of the first present side (neither is PCM here)."""
+    for side in (first, second):
+        if side is not None and side.fmt != "pcm16":
+            return side.fmt
+    return default
