@@ -29,7 +29,7 @@ from yotel.webhooks.sender import Sender, SenderConfig
 from yotel.webhooks.store import Attempt, Claimed, PassPlan, dispatch_pass, has_work, release
 
 log = logging.getLogger("yotel.webhooks")
-CLAIM_MARGIN_S = 30.0
+CLAIM_FACTOR = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,9 @@ class DispatcherConfig:
 
     @property
     def claim_lease_s(self) -> float:
-        # Longer than any attempt can take, so a live claim never lapses mid-attempt.
-        return self.sender.attempt_budget_s + CLAIM_MARGIN_S
+        # Longer than any attempt can take, so a live claim never lapses mid-attempt; a dead
+        # node's claims lapse after it.
+        return self.sender.attempt_budget_s * CLAIM_FACTOR
 
 
 def _now() -> datetime:

@@ -1,8 +1,8 @@
 """One attempt: POST the signed event to the endpoint, pinned to an address the SSRF guard
 approved (`yotel.net.guard.resolve_public`; Host and TLS SNI stay the endpoint's name), with
 connect and read timeouts, redirects never followed (a 3xx is a failed attempt), and the
-receiver's answer read up to a small cap. httpx errors become the attempt's `error` text here
-and never leave this module."""
+receiver's answer read up to a small cap (`http1`). Transport errors become the attempt's
+`error` text here and never leave this module."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import httpx
+from urllib.parse import urlsplit
 
 from yotel.net.guard import UnsafeUrlError, resolve_public
+from yotel.webhooks.http1 import Http1Pool, HttpError, request_bytes
 from yotel.webhooks.signature import headers_for
 from yotel.webhooks.store import Attempt, Claimed
 
 USER_AGENT = "Yotel-Webhooks/1"
-MAX_RESPONSE_BYTES = 64 * 1024
 RESOLVE_TTL_S = 30.0  # an approved address is reused this long (it stays pinned either way)
 
 
@@ -43,19 +42,18 @@ def body_of(claimed: Claimed) -> bytes:
 class Sender:
     def __init__(self, config: SenderConfig) -> None:
         self.config = config
-        timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s,
-                                pool=config.connect_timeout_s)
-        limits = httpx.Limits(max_connections=config.max_connections,
-                              max_keepalive_connections=config.max_connections)
-        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False,
-                                         trust_env=False)
+        self._pool = Http1Pool(connect_timeout_s=config.connect_timeout_s,
+                               read_timeout_s=config.read_timeout_s)
         self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._pool.close()
 
     async def send(self, claimed: Claimed) -> Attempt:
         started = time.monotonic()
+        if not claimed.secrets:  # never send unsigned
+            return Attempt(claimed, None, "the endpoint's signing secret cannot be decrypted",
+                           0, datetime.now(UTC))
         code: int | None = None
         error: str | None = None
         try:
@@ -69,35 +67,23 @@ class Sender:
             error = f"refused: {exc}"
         except TimeoutError:
             error = "timed out"
-        except httpx.TimeoutException as exc:
-            error = f"timed out: {type(exc).__name__}"
-        except (httpx.HTTPError, OSError) as exc:
+        except (HttpError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         latency_ms = round((time.monotonic() - started) * 1000)
         return Attempt(claimed, code, error, latency_ms, datetime.now(UTC))
 
     async def _post(self, claimed: Claimed) -> int:
-        target = httpx.URL(claimed.url)
-        port = target.port or (443 if target.scheme == "https" else 80)
-        address = await self._resolve(target.host, port)
+        url = urlsplit(claimed.url)
+        secure = url.scheme == "https"
+        host = url.hostname or ""
+        port = url.port or (443 if secure else 80)
+        address = await self._resolve(host, port)
         body = body_of(claimed)
-        headers = {"Host": target.netloc.decode("ascii"), "Content-Type": "application/json",
-                   "User-Agent": USER_AGENT,
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    **headers_for(claimed.secrets, claimed.event_id, int(time.time()), body)}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request = self._client.build_request("POST", target.copy_with(host=address),
-                                             content=body, headers=headers,
-                                             extensions=extensions)
-        response = await self._client.send(request, stream=True)
-        try:
-            read = 0
-            async for chunk in response.aiter_raw():
-                read += len(chunk)
-                if read > MAX_RESPONSE_BYTES:
-                    break
-            return response.status_code
-        finally:
-            await response.aclose()
+        request = request_bytes(target, url.netloc, headers, body)
+        return await self._pool.post((address, port, host if secure else None), request)
 
     async def _resolve(self, host: str, port: int) -> str:
         now = time.monotonic()

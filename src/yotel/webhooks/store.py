@@ -14,6 +14,7 @@ deliveries, record attempts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from yotel.domain.secretbox import SecretBox
 from yotel.webhooks.schedule import RetrySchedule
 from yotel.webhooks.schemas import ALL_EVENTS
 
+log = logging.getLogger("yotel.webhooks")
 WAITING = ("pending", "failed")
 MAX_ERROR_CHARS = 500
 
@@ -103,7 +105,7 @@ async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt
             OutboxEvent.id.in_({c[2] for c in claimed}))
         payloads: dict[str, dict[str, Any]] = {
             row[0]: row[1] for row in (await session.execute(events)).all()} if claimed else {}
-    opened = {eid: (row.url, signing_secrets(box, row, now)) for eid, row in endpoints.items()}
+    opened = {eid: (row.url, _secrets_or_none(box, row, now)) for eid, row in endpoints.items()}
     deliveries = sorted((Claimed(c[0], c[1], c[2], c[3], *opened[c[1]], payloads[c[2]])
                          for c in claimed), key=lambda c: c.id)
     return fanned, deliveries
@@ -174,6 +176,18 @@ async def _claim(session: AsyncSession, plan: PassPlan, now: datetime) -> list[A
         .values(claimed_by=plan.node_id, claimed_until=now + timedelta(seconds=plan.lease_s))
         .returning(row.id, row.endpoint_id, row.event_id, row.attempts)
         .execution_options(synchronize_session=False))).all())
+
+
+def _secrets_or_none(box: SecretBox, endpoint: WebhookEndpoint,
+                     now: datetime) -> tuple[str, ...]:
+    """The signing secrets, or none when they cannot be opened (the process secret key was
+    changed): the attempt then fails without sending anything unsigned."""
+    try:
+        return signing_secrets(box, endpoint, now)
+    except ValueError:
+        log.error("webhook endpoint %s: signing secret cannot be decrypted (was the secret key "
+                  "changed?)", endpoint.id)
+        return ()
 
 
 def signing_secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
