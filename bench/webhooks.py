@@ -194,11 +194,19 @@ def main() -> None:
     if args.verbose:
         logging.basicConfig(level=logging.WARNING)
         logging.getLogger("yotel.webhooks").setLevel(logging.INFO)
+    try:  # as `yotel serve` runs
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
     if args.receiver:
-        asyncio.run(receiver())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(receiver())
         return
-    with tempfile.TemporaryDirectory() as workdir:
-        result = asyncio.run(bench(args, Path(workdir)))
+    with tempfile.TemporaryDirectory() as workdir, \
+            asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(bench(args, Path(workdir)))
     print(json.dumps(result))
 
 
