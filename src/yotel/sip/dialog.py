@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import ipaddress
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import ALLOW, make_request, make_response
@@ -47,7 +47,7 @@ class DialogHost(Protocol):
 
     def forget_dialog(self, dialog: Dialog) -> None: ...
 
-    def spawn(self, coro: Awaitable[None]) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
 
 @dataclass

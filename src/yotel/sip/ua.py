@@ -11,10 +11,11 @@ when the request line and Via still read (RFC 4475 §3.1.2), else it is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
+from yotel.aio.scope import ScopeClosed, TaskScope
 from yotel.sip.address import NameAddr, SipUri, new_branch, new_call_id, new_tag
 from yotel.sip.builder import ALLOW, answer_unparsed, make_request, make_response, via
 from yotel.sip.checks import request_problem
@@ -70,18 +71,14 @@ class UserAgent:
         self._invites: dict[str, IncomingInvite] = {}  # by INVITE server_key, for CANCEL
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
         self._ack_waiters: dict[tuple[str, int], asyncio.Future[SipRequest]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._scope = TaskScope("sip-ua")  # the UA's handler tasks (INVITEs, BYEs in flight)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         _, self.port = await self._transport.open(self.host, self.port)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await self._scope.close()
         # Whoever waits on a request or a dialog hears about it rather than hanging on.
         for client in self._clients.all():
             client.transport_error()
@@ -115,7 +112,7 @@ class UserAgent:
         return {"client_transactions": len(self._clients), "server_transactions":
                 len(self._servers), "invites": len(self._invites), "origins":
                 self._servers.origins, "ack_waiters": len(self._ack_waiters),
-                "dialogs": len(self._dialogs), "tasks": len(self._tasks)}
+                "dialogs": len(self._dialogs), "tasks": self._scope.tasks}
 
     def via(self, branch: str) -> str:
         return via(self.advertised_host, self.port, branch)
@@ -123,15 +120,12 @@ class UserAgent:
     def send(self, data: bytes, address: Address) -> None:
         self._transport.send(data, address)
 
-    def spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sip handler failed", exc_info=task.exception())
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A handler task (failures are logged by the scope); after close, nothing starts."""
+        try:
+            self._scope.spawn(coro, name="sip-handler")
+        except ScopeClosed:
+            log.debug("sip handler not started: the user agent is closed")
 
     # -- transactions ----------------------------------------------------------------------
     def start_client(self, request: SipRequest, peer: Address,
