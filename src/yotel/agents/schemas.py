@@ -5,28 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictStr
+from pydantic import BaseModel, Field, StrictBool
 
-from yotel.domain.bodies import Closed, Name, Text
-from yotel.domain.phone import is_e164
-from yotel.flows.nodes import check_sip_uri
+from yotel.domain.bodies import Closed, Name
+from yotel.domain.ids import UuidStr
+from yotel.domain.phone import ContactStr
 
 Role = Literal["agent", "supervisor"]
 Strategy = Literal["ring_all", "round_robin"]
 MAX_QUEUE_AGENTS = 200
 
 
-def _contact(value: str) -> str:
-    if is_e164(value):
-        return value
-    if not value.lower().startswith(("sip:", "sips:")):
-        raise ValueError("must be a SIP URI (sip:user@host) or an E.164 number")
-    return check_sip_uri(value)
-
-
-Contact = Annotated[Text, Field(min_length=1, max_length=512), AfterValidator(_contact)]
-AgentIds = Annotated[list[Annotated[StrictStr, Field(max_length=64)]],
-                     Field(max_length=MAX_QUEUE_AGENTS)]
+# An E.164 number or a `sip:`/`sips:` URI, as the field's `pattern` (`yotel.domain.phone`).
+Contact = ContactStr
+# Ordered, no repeats (`uniqueItems`); an id naming no agent of the tenant is a 404.
+AgentIds = Annotated[list[UuidStr], Field(max_length=MAX_QUEUE_AGENTS,
+                                          json_schema_extra={"uniqueItems": True})]
 
 
 class AgentCreate(Closed):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, Field, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 from yotel.campaigns.states import Status
-from yotel.domain.bodies import Closed, Name, Text
+from yotel.domain.bodies import Closed, Name
+from yotel.domain.ids import UuidStr
+from yotel.domain.timezones import TimeZoneName
 from yotel.trunks.schemas import CallerId
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -23,27 +24,18 @@ MAX_CALLS_PER_SECOND = 1000
 MAX_CONCURRENT_CALLS = 10_000
 
 
-def _clock(value: str) -> str:
-    if _CLOCK.fullmatch(value) is None:
-        raise ValueError("must be a 24-hour time HH:MM")
-    return value
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {value!r}") from exc
-    return value
-
-
-Clock = Annotated[Text, AfterValidator(_clock)]
-Zone = Annotated[Text, Field(max_length=64), AfterValidator(_zone)]
-Id = Annotated[Text, Field(max_length=64)]
+Clock = Annotated[StrictStr, Field(pattern=f"^{_CLOCK.pattern}$",
+                                    description="24-hour time `HH:MM`")]
+Zone = TimeZoneName
+Id = UuidStr
+# 0 < cps <= 1000, an integer or a fraction (each branch states its own bounds: JSON Schema
+# keywords beside an `anyOf` are not read by every generator).
+CallsPerSecond = (Annotated[StrictInt, Field(ge=1, le=MAX_CALLS_PER_SECOND)]
+                  | Annotated[StrictFloat, Field(gt=0, le=MAX_CALLS_PER_SECOND)])
 
 
 class Pacing(Closed):
-    calls_per_second: StrictFloat | StrictInt = Field(default=1, gt=0, le=MAX_CALLS_PER_SECOND)
+    calls_per_second: CallsPerSecond = 1
     max_concurrent_calls: StrictInt = Field(default=10, ge=1, le=MAX_CONCURRENT_CALLS)
 
 
@@ -54,7 +46,8 @@ class CallingWindow(Closed):
     timezone: Zone | None = None
     start: Clock = "09:00"
     end: Clock = "21:00"
-    days: list[Day] = Field(default_factory=lambda: list(ALL_DAYS), min_length=1)
+    days: list[Day] = Field(default_factory=lambda: list(ALL_DAYS), min_length=1,
+                            json_schema_extra={"uniqueItems": True})
 
     @model_validator(mode="after")
     def _sane(self) -> CallingWindow:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictStr
 
 from yotel.campaigns.schemas import Zone
 from yotel.domain.bodies import Closed, ShortText
+from yotel.domain.phone import E164Str
 
 Status = Literal["pending", "dialing", "completed", "failed", "dnd_blocked", "cancelled"]
 # What a user may set on PATCH: `dialing` belongs to the dialer, `dnd_blocked` to the DND check.
@@ -49,7 +50,7 @@ class LeadUpdate(Closed):
     """PATCH: only the fields sent change; null clears `name`, `timezone`, `disposition`.
     Setting `status` records `status_set_by: "user"`; `pending` makes the lead due now."""
 
-    phone: StrictStr = Field(default="", max_length=64)
+    phone: E164Str = "-"
     name: ShortText | None = None
     timezone: Zone | None = None
     custom_fields: CustomFields = Field(default_factory=dict)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,15 +16,15 @@ from yotel.db.fence import Keyset, own_row, tenant_page
 from yotel.db.models import Flow, Number
 from yotel.domain.bodies import Closed, sent_fields, unknown_reference
 from yotel.domain.errors import Conflict
-from yotel.domain.ids import is_uuid, new_id
-from yotel.domain.phone import check_e164, did_digits, is_e164
+from yotel.domain.ids import UuidStr, is_uuid, new_id
+from yotel.domain.phone import E164Str, check_e164, did_digits, is_e164
 
 NOUN = "number"
-Id = Annotated[StrictStr, Field(max_length=64)]
+Id = UuidStr
 
 
 class NumberCreate(Closed):
-    e164: Annotated[StrictStr, Field(max_length=64)]
+    e164: E164Str
     flow_id: Id | None = None
 
 

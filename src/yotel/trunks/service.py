@@ -55,7 +55,11 @@ class TrunkService:
             row = await own_row(session, SipTrunk, tenant_id, trunk_id, "SIP trunk")
             for name, value in changes.items():
                 setattr(row, name, value)
-            _check_credentials(row.username, row.password_sealed)
+            if row.password_sealed is not None and row.username is None:
+                raise Conflict("username: the trunk's password needs a username (RFC 3261 "
+                               "§22.4 digest)", details=[{
+                                   "loc": ["body", "username"], "type": "conflict",
+                                   "msg": "the trunk's password needs a username"}])
             await session.flush()
             return to_out(row)
 

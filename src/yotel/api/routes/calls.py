@@ -4,7 +4,8 @@ the call layer writes them (originate, `POST /calls`, joins when it lands)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -36,17 +37,47 @@ Paging = Annotated[PageRequest, Depends(page_request)]
 def call_filter(campaign_id: Annotated[str | None, Query(max_length=64)] = None,
                 state: CallState | None = None, direction: Direction | None = None,
                 outcome: Outcome | None = None,
-                since: Annotated[datetime | None, Query(
-                    description="started at or after (ISO 8601 with offset)")] = None,
-                until: Annotated[datetime | None, Query(
-                    description="started before (ISO 8601 with offset)")] = None,
+                since: Annotated[str | None, Query(
+                    description="started at or after (RFC 3339, with offset)",
+                    json_schema_extra={"format": "date-time"})] = None,
+                until: Annotated[str | None, Query(
+                    description="started before (RFC 3339, with offset)",
+                    json_schema_extra={"format": "date-time"})] = None,
                 ) -> CallFilter:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationError(f"{name}: needs a time zone (e.g. Z)", details=[
-                {"loc": ["query", name], "msg": "naive timestamp", "type": "timezone"}])
     return CallFilter(campaign_id=campaign_id, state=state, direction=direction,
-                      outcome=outcome, since=since, until=until)
+                      outcome=outcome, since=_instant("since", since),
+                      until=_instant("until", until))
+
+
+# RFC 3339 §5.6 `date-time` (what `format: date-time` means in /openapi.json): a full date, `T`,
+# a full time with seconds, an offset. Read as a string: a datetime parameter would also take
+# a Unix timestamp such as `0.5`, which the schema does not allow.
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:([0-9]{2})"
+                        r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
+
+
+def _instant(name: str, text: str | None) -> datetime | None:
+    """`text` as an aware UTC datetime (clamped to the representable range), or 400."""
+    if text is None:
+        return None
+    match = _DATE_TIME.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError(name)
+        # A leap second (`:60`, RFC 3339 §5.7) reads as the second before it; fractions
+        # beyond microseconds are cut.
+        if match[1] == "60":
+            text = text[:match.start(1)] + "59" + text[match.end(1):]
+        value = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ValidationError(f"{name}: must be an RFC 3339 date-time with an offset", details=[
+            {"loc": ["query", name], "msg": "not an RFC 3339 date-time", "type": "datetime"}],
+        ) from None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        return datetime.min.replace(tzinfo=UTC) if value.year == 1 else \
+            datetime.max.replace(tzinfo=UTC)
 
 
 @router.get("/calls", response_model=Page[CallOut], response_model_by_alias=True)

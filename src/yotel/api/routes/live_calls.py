@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
-from pydantic import Field, StrictStr, field_validator
+from pydantic import Field
 
 from yotel.api.deps import require_scope
 from yotel.api.resources import ResourcesDep
@@ -20,8 +20,7 @@ from yotel.calls.service import CallService, Originate
 from yotel.domain.bodies import Closed, Name
 from yotel.domain.errors import NotFound, ServiceUnavailable
 from yotel.domain.ids import UuidStr
-from yotel.domain.phone import CALLER_ID, is_e164
-from yotel.flows.nodes import check_sip_uri
+from yotel.domain.phone import CallerIdStr, ContactStr
 from yotel.tenancy.principal import Principal
 
 router = APIRouter(tags=["calls"])
@@ -37,20 +36,11 @@ class LeadIn(Closed):
 
 
 class CallCreate(Closed):
-    to: Annotated[StrictStr, Field(max_length=256, description="E.164 (+…) or a sip: URI")]
+    to: ContactStr  # E.164 or a sip:/sips: URI, as the field's pattern (`yotel.domain.phone`)
     voice_agent_id: UuidStr | None = None
-    caller_id: Annotated[StrictStr, Field(pattern=f"^{CALLER_ID.pattern}$")] | None = None
+    caller_id: CallerIdStr | None = None
     trunk_id: UuidStr | None = None
     lead: LeadIn | None = None
-
-    @field_validator("to")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        if is_e164(value):
-            return value
-        if value.startswith(("sip:", "sips:")):
-            return check_sip_uri(value)
-        raise ValueError("must be E.164 ('+' then 8 to 15 digits) or a sip: URI")
 
 
 def call_service(request: Request) -> CallService:
