@@ -62,7 +62,13 @@ async def test_calls_list_filters_get_and_fence(http: httpx.AsyncClient, db: Dat
     assert await ids(outcome="busy") == [calls[3].id]
     assert await ids(since="2026-11-01T12:01:00Z", until="2026-11-01T12:03:00Z") == [
         calls[1].id, calls[2].id]
-    for params in ({"state": "flying"}, {"since": "yesterday"}, {"until": "2026-11-01T12:00"}):
+    # RFC 3339 date-times only (the schema's `format`): a number, a naive time, a day that does
+    # not exist are 400; offsets and extreme years are read, never a 500.
+    assert await ids(since="2026-11-01T13:01:00+01:00", until="0001-01-01T00:00:00+05:00") == []
+    assert len(await ids(until="9999-12-31T23:59:59-05:00")) == 4
+    for params in ({"state": "flying"}, {"since": "yesterday"}, {"until": "2026-11-01T12:00"},
+                   {"until": "0.5"}, {"since": "1700000000"}, {"since": "2026-02-30T00:00:00Z"},
+                   {"since": "2026-11-01T12:00:00"}):
         assert_error(await http.get("/api/v1/calls", headers=tk.headers, params=params),
                      400, "validation_error")
     got = await http.get(f"/api/v1/calls/{calls[0].id}", headers=tk.headers)
