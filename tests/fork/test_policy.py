@@ -237,7 +237,7 @@ async def test_the_ais_last_words_can_play_out_after_its_1000_close() -> None:
         assert await drained is True
         assert await fork.wait_playout_drained(0.01) is True  # nothing queued: at once
         await asyncio.sleep(0.01)
-        assert not fork._tasks  # the session, writer and token timer all ended with it
+        assert fork.tasks == 0  # the session, writer and token timer all ended with it
         await fork.close()
     assert played == [b"\x21" * 160] * 10 + [None] * 2
 

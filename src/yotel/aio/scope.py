@@ -67,6 +67,14 @@ class TaskScope:
             raise ScopeClosed(self.name)
         self._closers.append(closer)
 
+    def cancel_all(self) -> None:
+        """Cancel every task but the caller's, without waiting (from a sync callback); the
+        scope stays open."""
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+
     async def drain(self, timeout_s: float) -> None:
         """Let running tasks finish for up to `timeout_s` (e.g. BYEs in flight), then close."""
         if self._tasks:

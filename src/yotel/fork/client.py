@@ -46,11 +46,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from yotel.aio.scope import ScopeClosed, TaskScope
 from yotel.fork import frames
 from yotel.fork.connection import PROTOCOL_VIOLATION, GatedConnection
 from yotel.fork.dial import ForkConfig, ForkConnectError, dial, redial, send_metadata
@@ -87,7 +88,7 @@ class AudioFork:
         self._overflow_warned_at = float("-inf")
         self._limits_warned_at = float("-inf")  # the last `rate_limited` report
         self._violation: str | None = None  # why we closed the AI with 4000
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._scope = TaskScope("audio-fork")  # the session reader, the writer, the token timer
         self._closing = False
         self._transferring = False
         self._loop = asyncio.get_running_loop()
@@ -113,10 +114,14 @@ class AudioFork:
     def _metadata_frame(self, *, resumed: bool, gap_ms: int | None) -> frames.Metadata:
         return frames.Metadata(self._metadata, self.config.subprotocol, resumed, gap_ms)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        with contextlib.suppress(ScopeClosed):  # the fork is closed: nothing new starts
+            self._scope.spawn(coro)
+
+    @property
+    def tasks(self) -> int:
+        """The fork's own tasks still running (0 once it has ended)."""
+        return self._scope.tasks
 
     def _attach(self, ws: GatedConnection | None) -> None:
         self._ws = ws
@@ -361,10 +366,7 @@ class AudioFork:
 
     def _finish(self, outcome: str) -> None:
         self._attach(None)
-        current = asyncio.current_task()
-        for task in self._tasks:  # the writer and the token timer have nothing left to do
-            if task is not current:
-                task.cancel()
+        self._scope.cancel_all()  # the writer and the token timer have nothing left to do
         if not self.outcome.done():
             self.outcome.set_result(outcome)
 
@@ -390,9 +392,5 @@ class AudioFork:
                     await ws.send(text, text=True)
             # RFC 6455 §5.5: a control frame's payload (code + reason) is at most 125 bytes.
             await ws.close(code, reason.encode()[:120].decode(errors="ignore"))
-        current = asyncio.current_task()
-        tasks = [task for task in self._tasks if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._scope.close()
         self._finish("closed")
