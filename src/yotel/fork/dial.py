@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
 
+from yotel.domain.audio import DRACHTIO_SUBPROTOCOL
 from yotel.fork import frames
 from yotel.fork.connection import CALL_ENDED, PROTOCOL_VIOLATION, TOKEN_INVALID, GatedConnection
 from yotel.fork.limits import ForkLimits
@@ -34,7 +35,7 @@ class ForkConfig:
     for tests."""
 
     url: str
-    subprotocol: str = frames.DRACHTIO_SUBPROTOCOL
+    subprotocol: str = DRACHTIO_SUBPROTOCOL
     auth_token: str | None = None
     encoding: str = "pcmu"
     allow_insecure: bool = False

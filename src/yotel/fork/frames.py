@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from yotel.domain.audio import DRACHTIO_SUBPROTOCOL as DRACHTIO_SUBPROTOCOL
+from yotel.domain.audio import JAMBONZ_SUBPROTOCOL as JAMBONZ_SUBPROTOCOL
+
 PROTOCOL = "yotel.audio-fork/1"
-JAMBONZ_SUBPROTOCOL = "audio.jambonz.org"
-DRACHTIO_SUBPROTOCOL = "audio.drachtio.org"
 # Text frames larger than this are refused without parsing; 1 MiB holds a 60 s playAudio
 # (480 000 G.711 bytes are 640 000 base64 characters).
 MAX_TEXT_BYTES = 1 << 20

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from yotel.domain.audio import G711_FRAME_BYTES as FRAME
+from yotel.domain.audio import SAMPLE_RATE
 from yotel.fork.frames import Cleared, MarkEvent
 
-FRAME = 160
-MAX_BYTES = 60 * 8000  # 60 s of 8 kHz G.711
+MAX_BYTES = 60 * SAMPLE_RATE  # 60 s of 8 kHz G.711
 MAX_MARKS = 100
 
 

@@ -22,8 +22,9 @@ moves when the stream says it must:
 
 from __future__ import annotations
 
-FRAME = 160  # bytes (= RTP timestamp ticks) per 20 ms of G.711
-FRAME_S = 0.02
+from yotel.domain.audio import FRAME_S
+from yotel.domain.audio import G711_FRAME_BYTES as FRAME  # = RTP timestamp ticks per frame
+
 GRACE_FRAMES = 2
 MAX_AHEAD_FRAMES = 25  # 500 ms beyond "now": a timestamp jump, not a gap
 MAX_LEAD_FRAMES = 5  # how far (100 ms) emitted frames may run ahead of the wall clock

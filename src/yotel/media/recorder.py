@@ -22,10 +22,10 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from yotel.domain.audio import FRAME_SAMPLES as FRAME  # per channel per 20 ms tick
+from yotel.domain.audio import SAMPLE_RATE as RATE
 from yotel.rtp import g711
 
-RATE = 8000
-FRAME = 160  # samples per channel per 20 ms tick
 SILENT_FRAME = bytes(FRAME * 2)
 FLUSH_FRAMES = 50  # ~1 s per disk write
 FRAME_S = FRAME / RATE
