@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,7 @@ class LiveCall:
         self.legs: set[Call] = set()  # participants dialled in (conference members)
         self.monitoring: dict[str, LiveCall] = {}  # target call id -> its owner
         self._lease: asyncio.Task[Any] | None = None
+        self._revoke: Callable[[], Awaitable[None]] | None = None
         self.scope = TaskScope(f"live-{self.id[:8]}")
         media.subscribe(self._events.put_nowait)
 
@@ -148,6 +149,7 @@ class LiveCall:
             self.ai.connected = True
             await self._ai_started()
         elif kind == "fork_detached":
+            await self._revoke_session_tokens()
             await self._ai_detached(str(event.data.get("reason", "")))
         elif kind == "conference_changed":
             await self.history.event("ai_session.conference_changed", {
@@ -195,7 +197,17 @@ class LiveCall:
             await _stop_monitor(target, self.id)
         self.monitoring.clear()
 
+    def revoke_tokens_on_close(self, revoke: Callable[[], Awaitable[None]]) -> None:
+        """`ws_session` agents (PRODUCT.md §6.9): the call's tokens die with the AI's socket."""
+        self._revoke = revoke
+
+    async def _revoke_session_tokens(self) -> None:
+        revoke, self._revoke = self._revoke, None
+        if revoke is not None:
+            await revoke()
+
     async def _ended(self, event: CallEvent) -> None:
+        await self._revoke_session_tokens()
         await self._hang_up_legs()
         end = self.media.end or CallEnd("failed", None, "ended without an outcome")
         outcome: Outcome = end.outcome

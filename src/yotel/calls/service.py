@@ -160,6 +160,7 @@ class CallService:
             raise
         live = self._own(media, context, history)
         live.hold_slot(agent.id)
+        self._session_tokens(live, agent)
         media.subscribe(lambda event: self._record_when_answered(media, event, tenant_id))
         return live
 
@@ -251,6 +252,7 @@ class CallService:
             raise MaxConcurrent(f"voice agent {agent.id} is at its max_concurrent "
                                 f"({agent.max_concurrent})", retry_after_s=1.0)
         live.hold_slot(agent.id)
+        self._session_tokens(live, agent)
         try:
             await live.history.note(voice_agent_id=agent.id)
             minted = await self.tokens.mint(call_id=live.id, tenant_id=live.tenant_id,
@@ -263,6 +265,10 @@ class CallService:
         live.media.start_recording(self.recording_path(live.tenant_id, live.id))
 
     # -- the AI --------------------------------------------------------------------------------
+    def _session_tokens(self, live: LiveCall, agent: VoiceAgentRecord) -> None:
+        if agent.token_lifetime == "ws_session":
+            live.revoke_tokens_on_close(lambda: self.tokens.revoke_for_call(live.id))
+
     def _history(self, call_id: str, tenant_id: str) -> CallHistory:
         return CallHistory(self.db, call_id=call_id, tenant_id=tenant_id, writer=self.writer)
 
