@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=200)
-    parser.add_argument("--min-gap", type=float, default=0.0)
+    parser.add_argument("--min-gap", type=float, default=0.02)  # YOTEL_WEBHOOK_MIN_PASS_GAP_S
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--verbose", action="store_true", help="log failed attempts")
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
