@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yotel.domain.text import SAFE_TEXT_PATTERN, first_unstorable, is_storable
+from yotel.domain.text import SAFE_TEXT_PATTERN, first_unstorable, is_storable, json_strings
 
 
 @pytest.mark.parametrize("text", ["a\x00b", "\ud800", "x\udfff", "\x00"])
@@ -48,3 +48,9 @@ def test_deep_nesting_does_not_recurse() -> None:
 @given(st.text())
 def test_the_documented_pattern_agrees_on_nul(text: str) -> None:
     assert (re.fullmatch(SAFE_TEXT_PATTERN, text) is not None) == ("\x00" not in text)
+
+
+def test_json_strings_without_keys_still_walks_nested_objects() -> None:
+    """The echo net (`api.errors.request_values`) hides every body string, however deep."""
+    body = {"edges": [{"from": "a", "to": "node-b"}], "name": {"deep": "x"}}
+    assert sorted(text for _, text in json_strings(body, keys=False)) == ["a", "node-b", "x"]

@@ -117,7 +117,7 @@ async def _check_unused(session: AsyncSession, tenant_id: str, name: str, change
         Flow.tenant_id == tenant_id))).all()
     for flow_id, nodes in flows:
         if name in queue_names(nodes).values():
-            raise Conflict(f"agent queue {name!r} is used by flow {flow_id}; it cannot be "
+            raise Conflict(f"the agent queue is used by flow {flow_id}; it cannot be "
                            f"{change} until the flow no longer transfers to it")
 
 
@@ -125,7 +125,8 @@ async def _check_name_free(session: AsyncSession, tenant_id: str, name: str) -> 
     taken = await session.scalar(select(func.count()).select_from(AgentQueue).where(
         AgentQueue.tenant_id == tenant_id, AgentQueue.name == name))
     if taken:
-        raise Conflict(f"an agent queue named {name!r} already exists")
+        raise Conflict("name: an agent queue of this name already exists", details=[
+            {"loc": ["body", "name"], "msg": "already exists", "type": "conflict"}])
 
 
 async def _set_members(session: AsyncSession, tenant_id: str, queue_id: str,

@@ -52,6 +52,6 @@ def json_strings(value: Any, loc: Loc = (), *,
             for key, child in item.items():
                 if keys and isinstance(key, str):
                     yield (*where, key), key
-                    stack.append(((*where, key), child))
+                stack.append(((*where, key), child))
         elif isinstance(item, list | tuple):
             stack.extend(((*where, index), child) for index, child in enumerate(item))

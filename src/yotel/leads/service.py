@@ -91,7 +91,8 @@ def _user_status(row: Lead, status: str) -> None:
 
 async def _check_free(session: AsyncSession, campaign_id: str, phone: str) -> None:
     if await _existing_phones(session, campaign_id, [phone]):
-        raise Conflict(f"the campaign already has a lead for {phone}")
+        raise Conflict("phone: the campaign already has a lead for this number", details=[
+            {"loc": ["body", "phone"], "msg": "already in the campaign", "type": "conflict"}])
 
 
 async def _existing_phones(session: AsyncSession, campaign_id: str,

@@ -52,7 +52,8 @@ class NumberService:
         async with self.db.write() as session:
             await _check_flow(session, tenant_id, spec.flow_id)
             if await session.scalar(select(Number.id).where(Number.e164 == spec.e164)):
-                raise Conflict(f"number {spec.e164} is already registered")
+                raise Conflict("e164: the number is already registered", details=[
+                    {"loc": ["body", "e164"], "msg": "already registered", "type": "conflict"}])
             session.add(row)
         return to_out(row)
 
