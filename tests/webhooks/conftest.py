@@ -4,7 +4,6 @@ the call layer writes them, and dispatchers run on the session's real database."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from yotel.db.engine import Database
 from yotel.db.models import OutboxEvent, WebhookEndpoint
 from yotel.domain.secretbox import SecretBox
 from yotel.tenancy.tenants import create_tenant
+from yotel.webhooks.component import stop_between_passes
 from yotel.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from yotel.webhooks.schedule import RetrySchedule
 from yotel.webhooks.schemas import EndpointCreate
@@ -98,9 +98,7 @@ class Dispatchers:
     async def stop(self) -> None:
         for dispatcher, task, unwatch in self.running:
             unwatch()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_between_passes(dispatcher, task)
             await dispatcher.close(1.0)
         self.running.clear()
 

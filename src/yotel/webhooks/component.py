@@ -36,13 +36,23 @@ class WebhookComponent:
     async def stop(self) -> None:
         self._unwatch()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_between_passes(self.dispatcher, self._task)
         try:
             await self.dispatcher.close(DRAIN_S)
         finally:
             self._stopped.set()
+
+
+async def stop_between_passes(dispatcher: Dispatcher, task: asyncio.Task[None],
+                              timeout_s: float = 5.0) -> None:
+    """Let the dispatcher's loop return between passes (never mid-transaction); cancel it only
+    if it does not within `timeout_s`."""
+    await dispatcher.stop_loop()
+    done, _ = await asyncio.wait([task], timeout=timeout_s)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _nothing() -> None:

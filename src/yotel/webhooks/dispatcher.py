@@ -65,6 +65,7 @@ class Dispatcher:
         self._sender = Sender(config.sender)
         self._scope = TaskScope("webhooks")
         self._wake = asyncio.Event()
+        self._stopping = False
         self._in_flight: Counter[str] = Counter()
         self._finished: list[Attempt] = []
         self._last_pass = 0.0
@@ -77,8 +78,14 @@ class Dispatcher:
         """Run the loop now (events were written, an attempt finished)."""
         self._wake.set()
 
+    async def stop_loop(self) -> None:
+        """Ask `run` to return between passes: a pass is never cancelled in its transaction
+        (a cancelled SQLite write can leave the connection holding the writer lock)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.step()
             except YotelError as exc:  # database unavailable: keep results, try again later
