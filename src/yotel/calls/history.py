@@ -204,6 +204,10 @@ class CallHistory:
 
         return work
 
+    async def commit(self, work: Work) -> None:
+        """Any other piece of the call's writing (a Control API log entry) in the same batches."""
+        await self._commit(work)
+
     async def _commit(self, work: Work) -> None:
         if self._writer is not None:
             await self._writer.submit(work)

@@ -91,6 +91,7 @@ class LiveCall:
         self.monitoring: dict[str, LiveCall] = {}  # target call id -> its owner
         self._lease: asyncio.Task[Any] | None = None
         self._revoke: Callable[[], Awaitable[None]] | None = None
+        self.disposition: str | None = None  # the AI's set_disposition, for get_call_state
         self.scope = TaskScope(f"live-{self.id[:8]}")
         media.subscribe(self._events.put_nowait)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.calls.errors import media_errors
 from yotel.calls.live import LiveCall
@@ -121,6 +122,8 @@ async def _play_audio(ctx: VerbContext, verb: b.PlayAudio) -> dict[str, Any]:
 
 
 async def _set_disposition(ctx: VerbContext, verb: b.SetDisposition) -> dict[str, Any]:
+    if ctx.live is not None:
+        ctx.live.disposition = verb.disposition  # get_call_state reads it from memory
     async with ctx.db.write() as session:
         await session.execute(update(Call).where(Call.id == ctx.call.id).values(
             disposition=verb.disposition, disposition_source="ai"))
@@ -150,9 +153,7 @@ async def _recording(ctx: VerbContext, verb: b.RecordingPause | b.RecordingResum
 async def _get_call_state(ctx: VerbContext, _verb: b.GetCallState) -> dict[str, Any]:
     live = ctx.require_live()
     snap = live.media.snapshot()
-    async with ctx.db.read() as session:
-        disposition = await session.scalar(select(Call.disposition).where(
-            Call.id == ctx.call.id))
+    disposition = live.disposition
     return {
         "state": "in_progress" if snap.state == "answered" else snap.state,
         "duration_s": int(snap.duration_s), "answered": snap.answered,
@@ -224,12 +225,20 @@ def _lead_of(ctx: VerbContext) -> str:
 
 
 async def _append_log(ctx: VerbContext, entry: dict[str, Any]) -> None:
-    async with ctx.db.write() as session:
-        row = await session.get(AiSession, ctx.call.id)
+    call_id = ctx.call.id
+
+    async def append(session: AsyncSession) -> None:
+        row = await session.get(AiSession, call_id)
         if row is None:
             raise Conflict("the call has no AI session yet")
         logs = [*row.metadata_.get("logs", []), entry][-MAX_LOG_ENTRIES:]
         row.metadata_ = {**row.metadata_, "logs": logs}
+
+    if ctx.live is not None:  # group commit with every live call's writes (calls/writer.py)
+        await ctx.live.history.commit(append)
+        return
+    async with ctx.db.write() as session:
+        await append(session)
 
 
 async def fetch_audio(ctx: VerbContext, url: str, field: str) -> bytes:

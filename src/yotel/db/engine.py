@@ -12,6 +12,7 @@ where SQLAlchemy errors become `yotel.domain.errors` (they never leak past this 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -97,6 +98,10 @@ class Database:
         self.backend = backend_name(url)
         self.engine = create_engine(url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer. Writers of this process take turns here instead of in
+        # SQLite's busy handler, whose growing sleeps (up to 100 ms each) would make every
+        # contended write wait far longer than the write itself.
+        self._writer = asyncio.Lock() if self.backend == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -109,24 +114,34 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed when the block exits
         normally and rolled back when it raises."""
-        token = _sqlite_begin.set("IMMEDIATE")
-        try:
-            with translate_errors():
-                async with self._sessions() as session, session.begin():
-                    yield session
-        finally:
-            _sqlite_begin.reset(token)
+        async with self._turn():
+            token = _sqlite_begin.set("IMMEDIATE")
+            try:
+                with translate_errors():
+                    async with self._sessions() as session, session.begin():
+                        yield session
+            finally:
+                _sqlite_begin.reset(token)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in a write transaction (migrations, bulk statements)."""
-        token = _sqlite_begin.set("IMMEDIATE")
-        try:
-            with translate_errors():
-                async with self.engine.begin() as connection:
-                    yield connection
-        finally:
-            _sqlite_begin.reset(token)
+        async with self._turn():
+            token = _sqlite_begin.set("IMMEDIATE")
+            try:
+                with translate_errors():
+                    async with self.engine.begin() as connection:
+                        yield connection
+            finally:
+                _sqlite_begin.reset(token)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     async def ping(self) -> None:
         """Raise `ServiceUnavailable` unless the database answers `SELECT 1`."""
