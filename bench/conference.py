@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Any
 
+from yotel.media.admission import AdmissionLimits
 from yotel.media.call import Call
 from yotel.media.engine import MediaConfig, MediaEngine
 from yotel.rtp.ports import RtpPortPool
@@ -43,7 +44,11 @@ def parse_args() -> argparse.Namespace:
 
 # -- the engine process ---------------------------------------------------------------------
 async def run_engine(members: int) -> None:
-    engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=54000, rtp_port_max=57998))
+    # Every phone calls from 127.0.0.1: lift the per-source INVITE limits (admission control).
+    lifted = AdmissionLimits(pending_per_source=10_000, rate_per_source=10_000.0,
+                             burst_per_source=10_000.0)
+    engine = MediaEngine(MediaConfig(sip_port=0, rtp_port_min=54000, rtp_port_max=57998,
+                                     admission=lifted))
     hosts: list[Call] = []
     count = 0
 
