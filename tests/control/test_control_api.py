@@ -132,10 +132,15 @@ async def test_play_audio_and_a_paused_recording(live: Live) -> None:
         heard = g711.decode(b"".join(p for _, p in live.phone.received[-20:]), "pcmu")
         assert has_tone(heard, 700)
     live.phone.send_audio(tone_g711(440, 1.0))
+    owner = live.node.services.calls.directory.get(live.call_id)
+    assert owner is not None and owner.media.answered_at is not None
+    answered, loop = owner.media.answered_at, asyncio.get_running_loop()
     await asyncio.sleep(1.0)
     await live.ok("recording_pause", reason="pci")
+    paused_at = loop.time() - answered  # offsets into the recording (it starts at answer)
     await asyncio.sleep(1.0)
     await live.ok("recording_resume")
+    resumed_at = loop.time() - answered
     await asyncio.sleep(1.0)
     assert (await live.ok("get_call_state"))["is_recording"] is True
     await live.ok("hangup", metadata={"reason": "task_complete"})
@@ -148,7 +153,8 @@ async def test_play_audio_and_a_paused_recording(live: Live) -> None:
     record = await _until(recorded)
     assert record["outcome"] == "hangup"
     wav = read_wav((await live.http.get(f"/api/v1/calls/{live.call_id}/recording")).content)
-    before, paused, after = (wav.span(1.4, 2.0), wav.span(2.3, 2.9),
+    before, paused, after = (wav.span(paused_at - 0.7, paused_at - 0.1),
+                             wav.span(paused_at + 0.2, resumed_at - 0.2),
                              wav.span(wav.duration_s - 0.8, wav.duration_s - 0.2))
     assert has_tone(before.channel(0), 440) and has_tone(after.channel(0), 440)
     assert rms(paused.channel(0)) < 50  # the paused span is silence in the file

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,7 +117,6 @@ class CallService:
         self.tokens = CallbackTokens(db, self.writer)
         self.config = config
         self.directory = LocalDirectory()
-        self._closing: list[Callable[[], Awaitable[None]]] = []
 
     # -- outbound ----------------------------------------------------------------------------
     async def originate(self, tenant_id: str, request: Originate) -> LiveCall:

@@ -182,17 +182,8 @@ Verb = Annotated[
     Field(discriminator="event")]
 VERBS = TypeAdapter(Verb)
 
-GROUP_1 = frozenset({"transfer", "hangup", "log", "mute", "unmute", "hold", "unhold",
-                     "send_dtmf", "play_audio", "set_disposition", "recording_pause",
-                     "recording_resume", "get_call_state"})
-GROUP_2 = frozenset({"conference_start", "conference_add", "conference_remove",
-                     "conference_leave", "request_supervisor", "whisper", "barge",
-                     "monitor_start", "monitor_stop"})
-GROUP_3 = frozenset({"set_lead_field", "set_lead_status", "schedule_callback"})
-
-# Page 003, "Idempotency": how a key (and its absence) is treated, by verb.
-STRONG = frozenset({"transfer", "hangup", "conference_start", "conference_add",
-                    "conference_remove", "conference_leave"})
+# Page 003, "Idempotency": how a key is treated, by verb (transfer, hangup, conference_* and
+# the last-write-wins verbs keep the 24 h record; the state machine answers a second call 409).
 ACTION = frozenset({"play_audio", "whisper", "send_dtmf"})  # a key dedupes within 60 s
 KEYLESS = frozenset({"log", "get_call_state"})  # keys ignored
 ACTION_WINDOW_S = 60.0

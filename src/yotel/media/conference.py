@@ -9,8 +9,7 @@ audio as its caller timeline. The host's taps see left = everyone but the AI, ri
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from yotel.media.mixer import Mixer
 from yotel.media.path import MediaPath
@@ -18,8 +17,6 @@ from yotel.media.routing import Audio
 
 AI_MEMBER = "ai"
 _EVERYONE = "~everyone"  # a listen-only member: the mix of all, for the host's left channel
-Subscribe = Callable[[Callable[[float], None]], int]
-Unsubscribe = Callable[[int], None]
 
 
 @dataclass
@@ -29,7 +26,6 @@ class Member:
     kind: str  # caller | e164 | sip_uri | agent | supervisor
     destination: str
     joined_at: float  # epoch seconds
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Conference:
