@@ -136,14 +136,21 @@ def test_invite_provisional_stops_retransmission_and_timer_b() -> None:
     assert client.responses == [180, 183]
 
 
-def test_invite_2xx_terminates_and_leaves_the_ack_to_the_dialog() -> None:
+def test_invite_2xx_is_accepted_until_timer_m_and_leaves_the_ack_to_the_dialog() -> None:
     client = Client()
     client.tx.receive(response(100))
     client.tx.receive(response(200))
     assert client.responses == [100, 200]
-    assert client.terminated and len(client.wire.sent) == 1
-    client.tx.receive(response(200))  # retransmissions belong to the UA core now
-    assert client.responses == [100, 200]
+    # RFC 6026 §8.4: Accepted (it still matches late responses), no retransmission, no ACK
+    assert client.tx.state is State.ACCEPTED and not client.terminated
+    assert len(client.wire.sent) == 1
+    client.tx.receive(response(180))  # a late provisional is absorbed
+    client.tx.receive(response(200))  # retransmissions belong to the UA core
+    assert client.responses == [100, 200] and len(client.wire.sent) == 1
+    client.clock.advance(31.9)
+    assert not client.terminated
+    client.clock.advance(0.2)  # Timer M = 64*T1
+    assert client.terminated and client.clock.pending == 0 and client.timeouts == 0
 
 
 def test_invite_non_2xx_is_acked_hop_by_hop_and_absorbed_until_timer_d() -> None:

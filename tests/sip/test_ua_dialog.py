@@ -151,6 +151,32 @@ async def test_uac_route_set_is_record_route_reversed_and_2xx_retransmits_are_ac
     assert dialog.state.peer == ("127.0.0.1", peer.port)
 
 
+async def test_late_responses_to_an_accepted_invite_are_not_strays(peer: RawPeer,
+                                                                   ua: UserAgent) -> None:
+    # Under load a 200 and a 180 (answering the INVITE's retransmission) can reach us after
+    # the call is over: they still match the INVITE's transaction (RFC 6026 Accepted).
+    out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",
+                          sdp=OFFER)
+    invite = await peer.request("INVITE")
+    ok = reply(invite, 200, body=OFFER, contact_port=peer.port)
+    peer.send(ok, ua.local_address)
+    dialog = await out.wait_answer(3)
+    await peer.request("ACK")
+    bye = asyncio.ensure_future(dialog.bye())
+    peer.send(reply(await peer.request("BYE"), 200), ua.local_address)
+    await asyncio.wait_for(bye, 3)
+    peer.send(reply(invite, 180), ua.local_address)
+    peer.send(ok, ua.local_address)
+    stranger = reply(invite, 200, body=OFFER).replace(invite.branch.encode(), b"z9hG4bKother")
+    peer.send(stranger.replace(invite.call_id.encode(), b"another-call"), ua.local_address)
+    for _ in range(200):
+        if ua.stats.received >= 5:
+            break
+        await asyncio.sleep(0.01)
+    assert ua.stats.received == 5  # 200, the BYE's 200, the late 180 and 200, the stranger's
+    assert ua.stats.stray_responses == 1  # only the response no transaction of ours sent
+
+
 async def test_invite_with_no_response_times_out(peer: RawPeer) -> None:
     async with UserAgent("127.0.0.1", 0, timers=TINY) as ua:
         out = await ua.invite(f"sip:1@127.0.0.1:{peer.port}", from_uri="sip:y@127.0.0.1",

@@ -127,6 +127,8 @@ class ClientTransaction(_Base):
     def receive(self, response: SipResponse) -> None:
         if self.state is State.TERMINATED:
             return
+        if self.state is State.ACCEPTED:
+            return  # the UA core sees a 2xx retransmission before it gets here
         if response.status < 200:
             self._provisional(response)
         elif self.state is State.COMPLETED:
@@ -152,7 +154,11 @@ class ClientTransaction(_Base):
         # Our own bookkeeping (and the ACK) goes first: the TU may react by sending a new
         # request (a retry with credentials), which must follow the ACK on the wire.
         if self.is_invite and response.status < 300:
-            self.terminate()  # the TU (dialog) acknowledges 2xx end to end
+            # RFC 6026 §8.4: Accepted, not Terminated. The TU (dialog) acknowledges 2xx end
+            # to end; meanwhile late 1xx and retransmitted 2xx still match this transaction
+            # and are not strays (the UA core re-ACKs the 2xx), until Timer M.
+            self.state = State.ACCEPTED
+            self._start("M", self.config.timeout, self.terminate)  # Timer M
         elif self.is_invite:
             self._ack = bytes(non_2xx_ack(self.request, response))
             self._send(self._ack)

@@ -244,22 +244,31 @@ class UserAgent:
 
     def _on_response(self, response: SipResponse) -> None:
         transaction = self._clients.get(response)
-        if transaction is not None:
+        if transaction is not None and transaction.state is not State.ACCEPTED:
             transaction.receive(response)
             return
-        if response.cseq[1] == "INVITE" and 200 <= response.status < 300:
-            local = NameAddr.parse(response.require("From")).tag or ""
-            remote = NameAddr.parse(response.require("To")).tag or ""
-            dialog = self._dialogs.get((response.call_id, local, remote))
-            if dialog is not None:
-                dialog.resend_ack()
-                return
-            sibling = next((d for d in self._dialogs.values() if d.caller
-                            and d.key[:2] == (response.call_id, local)), None)
-            if sibling is not None:
-                hang_up_fork(self, sibling, response)
-                return
-        self.stats.stray_responses += 1
+        if response.cseq[1] == "INVITE" and 200 <= response.status < 300 \
+                and self._on_invite_2xx(response):
+            return
+        if transaction is None:
+            self.stats.stray_responses += 1
+        # else: a late 1xx, or a 2xx of a dialog already ended, for an accepted INVITE
+
+    def _on_invite_2xx(self, response: SipResponse) -> bool:
+        """§13.2.2.4: a 2xx outside its transaction is a retransmission (re-ACK it) or a
+        forked answer (ACK and hang up that fork); False if it matches no dialog."""
+        local = NameAddr.parse(response.require("From")).tag or ""
+        remote = NameAddr.parse(response.require("To")).tag or ""
+        dialog = self._dialogs.get((response.call_id, local, remote))
+        if dialog is not None:
+            dialog.resend_ack()
+            return True
+        sibling = next((d for d in self._dialogs.values() if d.caller
+                        and d.key[:2] == (response.call_id, local)), None)
+        if sibling is not None:
+            hang_up_fork(self, sibling, response)
+            return True
+        return False
 
     def _on_request(self, request: SipRequest, source: Address) -> None:
         top = request.require("Via")
