@@ -48,3 +48,33 @@ async def test_a_cached_credential_never_outlives_its_expiry(db: Database) -> No
     await asyncio.sleep(0.25)
     await auth.authenticate("Bearer yt_test_1")
     assert calls == 2
+
+
+async def test_concurrent_misses_share_one_verification(db: Database) -> None:
+    calls = 0
+    release = asyncio.Event()
+
+    async def verifier(_db: Database, credential: str) -> Principal:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        if credential.endswith("bad"):
+            raise AuthenticationError("no")
+        return Principal("t", CredentialKind.API_KEY, "k", frozenset())
+
+    auth = Authenticator(db, cache_ttl_s=60)
+    auth.register("yt_test_", verifier)
+    good = [asyncio.ensure_future(auth.authenticate("Bearer yt_test_good")) for _ in range(50)]
+    bad = [asyncio.ensure_future(auth.authenticate("Bearer yt_test_bad")) for _ in range(5)]
+    good[0].cancel()  # one waiter gone does not cancel the others' verification
+    await asyncio.sleep(0.01)
+    release.set()
+    principals = await asyncio.gather(*good[1:])
+    assert calls == 2 and all(p is principals[0] for p in principals)
+    for waiter in bad:
+        with pytest.raises(AuthenticationError):
+            await waiter
+    await auth.authenticate("Bearer yt_test_good")  # remembered
+    with pytest.raises(AuthenticationError):
+        await auth.authenticate("Bearer yt_test_bad")  # a failure is not
+    assert calls == 3

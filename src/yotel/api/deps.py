@@ -16,7 +16,9 @@ from yotel.tenancy.principal import Principal
 _bearer_scheme = HTTPBearer(auto_error=False, description="`yt_live_…` API key")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` even where they do no I/O: FastAPI runs a plain `def` one in a
+# worker thread, a thread hop (and a context switch) on every request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

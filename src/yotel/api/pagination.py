@@ -57,7 +57,7 @@ class PageRequest:
         return None if self.cursor is None else keyset_of(self.cursor)
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=53,
                                         description="`next_cursor` of the previous page")] = None,

@@ -55,7 +55,7 @@ def voice_agent_reference_checks() -> list[ReferenceCheck]:
     return [campaign_uses_agent, flow_uses_agent, callback_uses_agent]
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 

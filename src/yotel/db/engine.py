@@ -69,8 +69,10 @@ def create_engine(url: str) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
+        # 20 kept: a node's steady concurrency (API, writers, dialer, webhooks) fits, so
+        # bursts do not open and close overflow connections (a TCP + auth handshake each).
         return create_async_engine(url, hide_parameters=True, pool_pre_ping=True,
-                                   pool_size=10, max_overflow=10)
+                                   pool_size=20, max_overflow=10)
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
 
 

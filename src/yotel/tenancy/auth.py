@@ -4,11 +4,13 @@
 A verified credential is remembered for `cache_ttl_s` (default 5 s, never past its own expiry),
 keyed by its SHA-256: a voice AI driving its call at 10 verbs/s costs one database read per
 interval, not ten a second. The price: a revoked key or token keeps working for at most that
-long on each node. Failures are not cached.
+long on each node. Failures are not cached. Concurrent requests with the same uncached
+credential share one verification (a burst at expiry costs one read, not one per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,7 @@ class Authenticator:
         self._verifiers: dict[str, Verifier] = {KEY_PREFIX: verify_api_key}
         self._cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._verifying: dict[str, asyncio.Future[Principal]] = {}
 
     def register(self, prefix: str, verifier: Verifier) -> None:
         self._verifiers[prefix] = verifier
@@ -45,12 +48,28 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
+        pending = self._verifying.get(digest)
+        if pending is None:
+            verifier = self._verifier_for(credential)
+            pending = asyncio.ensure_future(self._verify(verifier, credential, digest, now))
+            self._verifying[digest] = pending
+        # Shielded: one waiter's disconnect must not cancel the others' verification.
+        return await asyncio.shield(pending)
+
+    def _verifier_for(self, credential: str) -> Verifier:
         for prefix, verifier in self._verifiers.items():
             if credential.startswith(prefix):
-                principal = await verifier(self._db, credential)
-                self._remember(digest, principal, now)
-                return principal
+                return verifier
         raise AuthenticationError("unrecognised credential")
+
+    async def _verify(self, verifier: Verifier, credential: str, digest: str,
+                      now: float) -> Principal:
+        try:
+            principal = await verifier(self._db, credential)
+            self._remember(digest, principal, now)
+            return principal
+        finally:
+            del self._verifying[digest]
 
     def _remember(self, digest: str, principal: Principal, now: float) -> None:
         if self._cache_ttl_s <= 0:

@@ -34,7 +34,7 @@ CampaignWriter = Annotated[Principal, Depends(require_scope("campaigns:write"))]
 Paging = Annotated[PageRequest, Depends(page_request)]
 
 
-def call_filter(campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+async def call_filter(campaign_id: Annotated[str | None, Query(max_length=64)] = None,
                 state: CallState | None = None, direction: Direction | None = None,
                 outcome: Outcome | None = None,
                 since: Annotated[str | None, Query(

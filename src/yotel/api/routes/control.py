@@ -23,7 +23,7 @@ async def caller(request: Request, runtime: RuntimeDep) -> Principal:
     return await runtime.authenticator.authenticate(request.headers.get("authorization"))
 
 
-def control_service(request: Request) -> ControlService:
+async def control_service(request: Request) -> ControlService:
     service: ControlService = request.app.state.control
     return service
 

@@ -47,7 +47,7 @@ def escalations_of(db: Database, calls: CallService | None) -> EscalationService
     return EscalationService(db, hub_for(db), calls)
 
 
-def _service(request: Request) -> EscalationService:
+async def _service(request: Request) -> EscalationService:
     runtime: Runtime = request.app.state.runtime
     return escalations_of(runtime.db, request.app.state.calls)
 

@@ -43,7 +43,7 @@ class CallCreate(Closed):
     lead: LeadIn | None = None
 
 
-def call_service(request: Request) -> CallService:
+async def call_service(request: Request) -> CallService:
     service: CallService | None = getattr(request.app.state, "calls", None)
     if service is None:
         raise ServiceUnavailable("this API runs without a media node (yotel serve runs both)")
