@@ -7,8 +7,13 @@ A real `yotel serve` runs as a subprocess (so the load generator does not share 
 places `--calls` calls to a sipp UAS, each with a silent voice AI served from this process. The
 generator then sends verbs open-loop at each rate (half get_call_state, half log, round-robin
 over the calls: the plane allows 10/s per call, so the rate needs rate/10 calls) with a tenant
-key holding `ai_sessions:control_admin`. Latency is from send to full response. The last line
-of output is one JSON object of figures.
+key holding `ai_sessions:control_admin`, on keep-alive connections of a minimal HTTP/1.1 client
+(`rawhttp.py`: httpx would make the generator the bottleneck). Latency is from send to full
+response. `node_cpu_ms`
+is the node's CPU time (user + system, from /proc) per verb answered at that rate, less what
+the calls' media costs idle (`idle_node_cpu_share`): on a shared machine a better guide than
+latency. The last line of output is one JSON
+object of figures.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from echo_ws import EchoServerProtocol
+from rawhttp import RawClient
 
 from yotel.testing.sipp import free_udp_port, start_sipp
 
@@ -45,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--rates", default="100,250,500", help="verbs/s, comma-separated")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--verbs", default="get_call_state,log",
+                        help="the verbs sent in turn, comma-separated (get_call_state, log)")
     return parser.parse_args()
 
 
@@ -117,21 +125,34 @@ async def place_calls(http: httpx.AsyncClient, agent_id: str, uri: str, count: i
     raise RuntimeError("the calls were not all answered in 30 s")
 
 
-async def run_rate(http: httpx.AsyncClient, calls: list[str], rate: float,
-                   seconds: float) -> dict[str, Any]:
+async def idle_share(pid: int, seconds: float = 3.0) -> float:
+    """The node's CPU share with its calls up and no verbs: what the calls' media costs."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    return round((cpu_seconds(pid) - before) / (time.monotonic() - started), 3)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+async def run_rate(http: RawClient, calls: list[str], rate: float,
+                   seconds: float, node_pid: int, idle: float, verbs: list[str]
+                   ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     tasks: list[asyncio.Task[None]] = []
 
     async def one(n: int) -> None:
         call_id = calls[n % len(calls)]
-        body = {"event": "get_call_state"} if n % 2 == 0 else {
-            "event": "log", "metadata": {"n": n}}
+        event = verbs[n % len(verbs)]
+        body = {"event": event, "metadata": {"n": n}} if event == "log" else {"event": event}
         started = time.perf_counter()
         try:
-            reply = await http.post(f"/api/v1/ai-sessions/{call_id}/control", json=body)
-            code = str(reply.status_code)
-        except httpx.HTTPError as exc:
+            status, _ = await http.post(f"/api/v1/ai-sessions/{call_id}/control", body)
+            code = str(status)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             code = type(exc).__name__
         if code == "200":
             latencies.append(time.perf_counter() - started)
@@ -139,13 +160,19 @@ async def run_rate(http: httpx.AsyncClient, calls: list[str], rate: float,
             errors[code] = errors.get(code, 0) + 1
 
     loop = asyncio.get_running_loop()
+    cpu_before, own_before = cpu_seconds(node_pid), time.process_time()
     start, total = loop.time(), int(rate * seconds)
     for n in range(total):  # open loop: requests leave on schedule, whatever the latency
         await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
         tasks.append(asyncio.create_task(one(n)))
     await asyncio.gather(*tasks)
     elapsed = loop.time() - start
+    node_cpu = cpu_seconds(node_pid) - cpu_before
     return {"rate": rate, "sent": total, "ok": len(latencies), "errors": errors,
+            "node_cpu_ms": round(1000 * (node_cpu - idle * elapsed) / max(1, len(latencies)),
+                                 3),
+            "node_cpu_share": round(node_cpu / elapsed, 2),
+            "generator_cpu_share": round((time.process_time() - own_before) / elapsed, 2),
             "throughput": round(len(latencies) / elapsed, 1),
             "p50_ms": quantile_ms(latencies, 0.5), "p99_ms": quantile_ms(latencies, 0.99),
             "mean_ms": round(1000 * statistics.fmean(latencies), 2) if latencies else None}
@@ -173,10 +200,17 @@ async def measure(args: argparse.Namespace, env: dict[str, str], key: str) -> li
                 "name": "bench", "ws_url": ai_url, "max_concurrent": 1000})).json()
             calls = await place_calls(http, agent["id"], f"sip:bench@127.0.0.1:{sipp.port}",
                                       args.calls)
-            for rate in rates:
-                result = await run_rate(http, calls, rate, args.seconds)
-                print(json.dumps(result), flush=True)
-                results.append(result)
+            idle = await idle_share(process.pid)
+            print(json.dumps({"idle_node_cpu_share": idle}), flush=True)
+            raw = RawClient(api_url, {"Authorization": f"Bearer {key}"})
+            try:
+                for rate in rates:
+                    result = await run_rate(raw, calls, rate, args.seconds, process.pid, idle,
+                                            args.verbs.split(","))
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
+            finally:
+                raw.close()
     finally:
         process.terminate()
         with contextlib.suppress(TimeoutError):

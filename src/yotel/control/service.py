@@ -6,6 +6,11 @@ without `ai_sessions:control_admin`: 403), the body (400, before anything is cou
 (404, another tenant's: 403), the rate limit (10/s per call across nodes: 429), the idempotency
 record (a replay is answered here, even after the call ended), the call's state (ended: 409),
 then the verb.
+
+The rate limit of a call this node carries is counted here, in memory: a verb runs on the node
+that owns the call's media (another node can only hand it over), so the owner sees every verb
+of its calls and a shared counter would add a Redis round trip per verb for nothing. A call
+this node does not carry (ended, or another node's) is counted in the shared store.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from yotel.control.dispatch import run_verb
 from yotel.control.idempotency import IdempotencyStore, Stored, fingerprint
 from yotel.control.verbs import VerbContext
 from yotel.counters import Counters
+from yotel.counters.memory import MemoryCounters
 from yotel.db.engine import Database
 from yotel.db.models import Call
 from yotel.domain.errors import Conflict, NotFound, PermissionDenied, RateLimited
@@ -84,13 +90,14 @@ class ControlService:
         self.calls = calls
         self.allow_insecure = allow_insecure
         self.idempotency = IdempotencyStore(counters)
+        self._owned_limits = MemoryCounters()  # the calls this node carries (see above)
 
     async def handle(self, call_id: str, principal: Principal, verb: Verb,
                      idempotency_key: str | None) -> ControlReply:
         """`verb` parsed already (the API validates the body against the union: 400)."""
         self._check_reach(call_id, principal)
-        call = await self._call(call_id, principal)
-        headers = await self._rate_limit(call_id)
+        call, owned = await self._call(call_id, principal)
+        headers = await self._rate_limit(call_id, self._owned_limits if owned else self.counters)
         key = None if verb.event in KEYLESS else idempotency_key
         if key is None:
             return await self._run(call, verb, headers)
@@ -119,13 +126,15 @@ class ControlService:
             raise PermissionDenied(f"tenant keys need the opt-in {ADMIN_SCOPE!r} scope "
                                    "to drive calls")
 
-    async def _call(self, call_id: str, principal: Principal) -> CallRef:
+    async def _call(self, call_id: str, principal: Principal) -> tuple[CallRef, bool]:
+        """The call, and whether this node carries it."""
         ref = self._local(call_id)
+        owned = ref is not None
         if ref is None:
             ref = await self._stored(call_id)
         if ref.tenant_id != principal.tenant_id:
             raise PermissionDenied("the call belongs to another tenant")
-        return ref
+        return ref, owned
 
     def _local(self, call_id: str) -> CallRef | None:
         """A call this node carries is known in memory: no database read per verb."""
@@ -148,9 +157,9 @@ class ControlService:
             raise NotFound("no such call")
         return CallRef(row[0], row[1], row[2], row[3], row[4])
 
-    async def _rate_limit(self, call_id: str) -> dict[str, str]:
-        result = await self.counters.rate_limit(f"control-rate:{call_id}", RATE_LIMIT,
-                                                RATE_WINDOW_S)
+    @staticmethod
+    async def _rate_limit(call_id: str, counters: Counters) -> dict[str, str]:
+        result = await counters.rate_limit(f"control-rate:{call_id}", RATE_LIMIT, RATE_WINDOW_S)
         if not result.allowed:
             raise ControlRateLimited(result.retry_after_s, result.limit, result.reset_s)
         return rate_headers(result.limit, result.remaining, result.reset_s)
