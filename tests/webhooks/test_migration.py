@@ -47,3 +47,30 @@ async def test_0003_upgrades_a_0002_database_and_downgrades_back(
         assert kept == ["evt_1"]
     finally:
         await db.dispose()
+
+
+async def _indexes(db: Database, table: str) -> set[str]:
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(
+            lambda c: {index["name"] for index in inspect(c).get_indexes(table)})
+
+
+async def test_0005_swaps_the_dispatch_indexes_for_partial_ones_and_back(
+        scratch_database_url: str) -> None:
+    db = Database(scratch_database_url)
+    waiting = {"ix_webhook_deliveries_waiting_due", "ix_webhook_deliveries_waiting_order"}
+    full = {"ix_webhook_deliveries_due", "ix_webhook_deliveries_order"}
+    try:
+        await migrate.upgrade(db, "0004")
+        assert full <= await _indexes(db, "webhook_deliveries")
+        await migrate.upgrade(db, "0005")
+        deliveries = await _indexes(db, "webhook_deliveries")
+        assert waiting <= deliveries and not full & deliveries
+        assert "ix_outbox_events_undispatched" in await _indexes(db, "outbox_events")
+        assert await migrate.schema_diff(db) == []
+        await migrate.downgrade(db, "0004")
+        deliveries = await _indexes(db, "webhook_deliveries")
+        assert full <= deliveries and not waiting & deliveries
+        assert "ix_outbox_events_undispatched" not in await _indexes(db, "outbox_events")
+    finally:
+        await db.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yotel.db.base import Base, JsonDocument, UtcDateTime, utcnow
@@ -102,6 +102,10 @@ class OutboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("call_id", "sequence", name="uq_outbox_events_call_id_sequence"),
         Index("ix_outbox_events_pending", "dispatched_at", "created_at"),
+        # The dispatcher's "an earlier event of this call is not fanned out yet" check.
+        Index("ix_outbox_events_undispatched", "call_id", "sequence",
+              postgresql_where=text("dispatched_at IS NULL"),
+              sqlite_where=text("dispatched_at IS NULL")),
         Index("ix_outbox_events_tenant_created", "tenant_id", "created_at"),
     )
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yotel.db.base import Base, JsonDocument, UtcDateTime, utcnow
+
+WAITING = "status IN ('pending', 'failed')"  # a delivery still to be sent (or retried)
 
 
 class WebhookEndpoint(Base):
@@ -47,10 +49,13 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "event_id",
                          name="uq_webhook_deliveries_endpoint_id_event_id"),
-        # The dispatcher's claim: due rows by time.
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
-        # Per-endpoint order of a call's events (the predecessor check).
-        Index("ix_webhook_deliveries_order", "endpoint_id", "call_id", "sequence"),
+        # The dispatcher's claim: waiting rows by due time, and the per-endpoint order of a
+        # call's waiting events (the predecessor check). Partial (migration 0005): delivered
+        # rows, the bulk of the table, are never read by a claim.
+        Index("ix_webhook_deliveries_waiting_due", "next_attempt_at",
+              postgresql_where=text(WAITING), sqlite_where=text(WAITING)),
+        Index("ix_webhook_deliveries_waiting_order", "endpoint_id", "call_id", "sequence",
+              postgresql_where=text(WAITING), sqlite_where=text(WAITING)),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
     )
 
