@@ -1,12 +1,15 @@
 """The webhook dispatcher: one loop per node that fans new outbox events out into deliveries,
 writes the results of finished attempts, and claims due deliveries to send.
 
-Concurrency is bounded twice, so one slow receiver cannot starve the others: `max_in_flight`
-attempts in total and `max_per_endpoint` per endpoint (an endpoint at its bound is left out of
-the next claim, and claimed rows beyond it are handed back at once). A call's events never
-overlap for one endpoint (the claim's order rule, `store`), while different calls and
-endpoints go concurrently. The loop runs when nudged (this node wrote events, an attempt
-finished) and at least every `poll_s` (what other nodes wrote, retries coming due).
+A claim comes as chains: one call's waiting deliveries to one endpoint, sent one after the
+other by one task, which stops at the first failure and hands the rest back (they wait behind
+the failed one's retry), so a call's events never overlap or pass each other for one endpoint
+(`store`), while different calls and endpoints go concurrently. Concurrency is bounded twice,
+so one slow receiver cannot starve the others: `max_in_flight` chains (so requests) in total
+and `max_per_endpoint` per endpoint (an endpoint at its bound is left out of the next claim,
+and claimed chains beyond it are handed back at once). The loop runs when nudged (this node
+wrote events, an attempt finished: no has-work read first) and at least every `poll_s` (what
+other nodes wrote, retries coming due).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -68,6 +72,8 @@ class Dispatcher:
         self._stopping = False
         self._in_flight: Counter[str] = Counter()
         self._finished: list[Attempt] = []
+        self._unsent: list[str] = []  # claimed ids a chain did not try (after its failure)
+        self._nudged = False
         self._last_pass = 0.0
 
     @property
@@ -75,7 +81,8 @@ class Dispatcher:
         return sum(self._in_flight.values())
 
     def nudge(self) -> None:
-        """Run the loop now (events were written, an attempt finished)."""
+        """Run the loop now (events were written): the pass skips its has-work read."""
+        self._nudged = True
         self._wake.set()
 
     async def stop_loop(self) -> None:
@@ -100,26 +107,34 @@ class Dispatcher:
         now = _now()
         plan = self._plan()
         finished, self._finished = self._finished, []
+        unsent, self._unsent = self._unsent, []
+        nudged, self._nudged = self._nudged, False
         try:
-            if not finished and not await has_work(self.db, now, plan.skip_endpoints):
+            if not (finished or unsent or nudged) and not await has_work(
+                    self.db, now, plan.skip_endpoints):
                 return
-            fanned, claimed = await dispatch_pass(self.db, self.box, finished, plan, now)
+            fanned, claimed = await dispatch_pass(self.db, self.box, finished, plan, now,
+                                                  unsent)
         except BaseException:
             self._finished[:0] = finished  # written by a later pass (the claim still holds)
+            self._unsent[:0] = unsent
+            self._nudged = self._nudged or nudged
             raise
-        extra = [c.id for c in claimed if not self._start(c)]
+        chains = list(_chains(claimed))
+        extra = [c.id for chain in chains if not self._start(chain) for c in chain]
         await release(self.db, extra, node_id=self.config.node_id)
-        if fanned == plan.fan_out_limit or (claimed and len(claimed) == plan.claim_limit):
-            self._wake.set()  # more may be waiting
+        if fanned == plan.fan_out_limit or (chains and len(chains) == plan.claim_limit):
+            self.nudge()  # more may be waiting
 
     async def close(self, drain_s: float = 5.0) -> None:
         """Let attempts under way finish for `drain_s`, write their results, stop."""
         await self._scope.drain(drain_s)
         finished, self._finished = self._finished, []
-        if finished:
+        unsent, self._unsent = self._unsent, []
+        if finished or unsent:
             record_only = dataclasses.replace(self._plan(), fan_out_limit=0, claim_limit=0)
             with contextlib.suppress(YotelError):  # unrecorded: the claims lapse, resent
-                await dispatch_pass(self.db, self.box, finished, record_only, _now())
+                await dispatch_pass(self.db, self.box, finished, record_only, _now(), unsent)
         await self._sender.close()
 
     def _plan(self) -> PassPlan:
@@ -142,22 +157,44 @@ class Dispatcher:
         self._wake.clear()
         self._last_pass = time.monotonic()
 
-    def _start(self, claimed: Claimed) -> bool:
-        if self._in_flight[claimed.endpoint_id] >= self.config.max_per_endpoint:
+    def _start(self, chain: Sequence[Claimed]) -> bool:
+        endpoint_id = chain[0].endpoint_id
+        if self._in_flight[endpoint_id] >= self.config.max_per_endpoint:
             return False
-        self._in_flight[claimed.endpoint_id] += 1
-        self._scope.spawn(self._attempt(claimed), name=claimed.id)
+        self._in_flight[endpoint_id] += 1
+        self._scope.spawn(self._send_chain(chain), name=chain[0].id)
         return True
 
-    async def _attempt(self, claimed: Claimed) -> None:
+    async def _send_chain(self, chain: Sequence[Claimed]) -> None:
+        """Send a call's deliveries to one endpoint in order, each after the previous one was
+        accepted; after a failure the rest are handed back untried."""
+        untried = list(reversed(chain))
         try:
-            attempt = await self._sender.send(claimed)
+            while untried:
+                claimed = untried.pop()
+                attempt = await self._sender.send(claimed)
+                self._finished.append(attempt)
+                self._wake.set()
+                if not attempt.ok:
+                    log.info("webhook %s to endpoint %s failed (attempt %d): %s",
+                             claimed.event_id, claimed.endpoint_id, claimed.attempts + 1,
+                             attempt.error)
+                    break
         finally:
-            self._in_flight[claimed.endpoint_id] -= 1
-            if self._in_flight[claimed.endpoint_id] <= 0:
-                del self._in_flight[claimed.endpoint_id]
-        if not attempt.ok:
-            log.info("webhook %s to endpoint %s failed (attempt %d): %s", claimed.event_id,
-                     claimed.endpoint_id, claimed.attempts + 1, attempt.error)
-        self._finished.append(attempt)
-        self._wake.set()
+            self._unsent.extend(c.id for c in untried)
+            endpoint_id = chain[0].endpoint_id
+            self._in_flight[endpoint_id] -= 1
+            if self._in_flight[endpoint_id] <= 0:
+                del self._in_flight[endpoint_id]
+
+
+def _chains(claimed: Sequence[Claimed]) -> Iterator[list[Claimed]]:
+    """`claimed` (sorted by chain, then sequence) cut into its chains."""
+    chain: list[Claimed] = []
+    for delivery in claimed:
+        if chain and delivery.chain_key != chain[0].chain_key:
+            yield chain
+            chain = []
+        chain.append(delivery)
+    if chain:
+        yield chain

@@ -1,14 +1,21 @@
 """The dispatcher's side of the database: fan events out into deliveries, claim due
-deliveries, record attempts.
+deliveries, record attempts. Core statements on one connection (no ORM objects): a pass moves
+hundreds of rows, and the statement count, not the rows, sets its time.
 
-- Fan-out takes undispatched outbox events (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the
-  `BEGIN IMMEDIATE` writer lock on SQLite), inserts one delivery per matching enabled endpoint
-  (`ON CONFLICT DO NOTHING` on the (endpoint, event) key, so a repeated fan-out adds nothing) and
-  marks the events dispatched, in one transaction.
+- Fan-out marks up to `limit` undispatched outbox events dispatched in one
+  `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` (the `BEGIN IMMEDIATE`
+  writer lock on SQLite), inserts one delivery per matching enabled endpoint (`ON CONFLICT DO
+  NOTHING` on the (endpoint, event) key, so a repeated fan-out adds nothing), in one transaction.
 - A claim is `UPDATE … SET claimed_by, claimed_until WHERE id IN (SELECT … FOR UPDATE SKIP
   LOCKED)`: two dispatchers never hold the same row, and a claim lapses (a crashed node) after
   `lease_s`. A delivery is due only when no earlier event of its call is still undelivered for
   the same endpoint, nor still waiting in the outbox: a call's events go out in order.
+- A claimed head (the earliest waiting delivery of its call for its endpoint) takes its call's
+  next waiting deliveries with it, as one chain the dispatcher sends in order, stopping at the
+  first failure. No other node can claim them meanwhile (the head blocks them), and a chain only
+  grows over rows that were all waiting, due and unclaimed in one snapshot and are locked by
+  this transaction, so a call's events still go out one at a time and in order; a burst of a
+  call's events costs one pass instead of one pass per event.
 - An attempt's result is written only while the row is still this node's claim.
 """
 
@@ -20,10 +27,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yotel.db.engine import Database
 from yotel.db.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
@@ -35,6 +51,12 @@ from yotel.webhooks.schemas import ALL_EVENTS
 log = logging.getLogger("yotel.webhooks")
 WAITING = ("pending", "failed")
 MAX_ERROR_CHARS = 500
+MAX_CHAIN = 50  # a call's deliveries one claim sends in a row (a backlog drains in steps)
+
+DbRow = Any  # a Core result row, read by column name
+_OUTBOX = OutboxEvent.metadata.tables[OutboxEvent.__tablename__]
+_DELIVERY = WebhookDelivery.metadata.tables[WebhookDelivery.__tablename__]
+_ENDPOINT = WebhookEndpoint.metadata.tables[WebhookEndpoint.__tablename__]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +70,15 @@ class Claimed:
     url: str
     secrets: tuple[str, ...]
     payload: dict[str, Any]
+    call_id: str | None = None
+    sequence: int = 0
+    # The endpoint's failure clock was running when claimed: a success must stop it.
+    endpoint_failing: bool = False
+
+    @property
+    def chain_key(self) -> tuple[str, str]:
+        """Deliveries with one key go out one at a time, in `sequence` order."""
+        return (self.endpoint_id, self.call_id or self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +102,8 @@ def _matches(filter_: Sequence[str], kind: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class PassPlan:
-    """What one dispatcher pass may do."""
+    """What one dispatcher pass may do: `claim_limit` counts chains (one call's deliveries to
+    one endpoint, sent one after the other)."""
 
     node_id: str
     fan_out_limit: int
@@ -80,106 +112,216 @@ class PassPlan:
     schedule: RetrySchedule
     disable_after_s: float
     skip_endpoints: tuple[str, ...] = ()
+    max_chain: int = MAX_CHAIN
 
 
 async def has_work(db: Database, now: datetime, skip_endpoints: Iterable[str] = ()) -> bool:
     """Whether an event waits for fan-out or a delivery is due: a read, so an idle
     dispatcher never takes SQLite's writer lock from the call layer."""
-    undispatched = exists().where(OutboxEvent.dispatched_at.is_(None))
+    undispatched = exists().where(_OUTBOX.c.dispatched_at.is_(None))
     due = exists(_due_query(now, skip_endpoints))
     async with db.read() as session:
         return bool(await session.scalar(select(or_(undispatched, due))))
 
 
+@dataclass(slots=True)
+class _Seen:
+    """Rows a pass has read once and may need again (fan-out, then claim)."""
+
+    endpoints: dict[str, DbRow]
+    payloads: dict[str, dict[str, Any]]
+
+
 async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt],
-                        plan: PassPlan, now: datetime) -> tuple[int, list[Claimed]]:
-    """One write transaction: record `finished` attempts, fan out new events, claim due
-    deliveries. The number of events fanned out, and the claimed deliveries."""
-    async with db.write() as session:
-        await _record(session, finished, plan)
-        fanned = await _fan_out(session, plan.fan_out_limit, now)
-        claimed = await _claim(session, plan, now) if plan.claim_limit > 0 else []
-        endpoints = {row.id: row for row in (await session.scalars(select(WebhookEndpoint).where(
-            WebhookEndpoint.id.in_({c[1] for c in claimed})))).all()} if claimed else {}
-        events = select(OutboxEvent.id, OutboxEvent.payload).where(
-            OutboxEvent.id.in_({c[2] for c in claimed}))
-        payloads: dict[str, dict[str, Any]] = {
-            row[0]: row[1] for row in (await session.execute(events)).all()} if claimed else {}
-    opened = {eid: (row.url, _secrets_or_none(box, row, now)) for eid, row in endpoints.items()}
-    deliveries = sorted((Claimed(c[0], c[1], c[2], c[3], *opened[c[1]], payloads[c[2]])
-                         for c in claimed), key=lambda c: c.id)
+                        plan: PassPlan, now: datetime,
+                        unsent: Sequence[str] = ()) -> tuple[int, list[Claimed]]:
+    """One write transaction: record `finished` attempts, hand back `unsent` claims (the rest
+    of a chain after a failure), fan out new events, claim due deliveries. The number of
+    events fanned out, and the claimed deliveries in sending order within each chain."""
+    seen = _Seen({}, {})
+    async with db.transaction() as connection:
+        await _record(connection, finished, plan)
+        await _release(connection, unsent, plan.node_id)
+        fanned = await _fan_out(connection, plan.fan_out_limit, now, seen)
+        rows = await _claim(connection, plan, now) if plan.claim_limit > 0 else []
+        await _load_missing(connection, rows, seen)
+    claimed_endpoints = {row.endpoint_id for row in rows}
+    opened = {eid: (row.url, _secrets_or_none(box, row, now), row.failing_since is not None)
+              for eid, row in seen.endpoints.items() if eid in claimed_endpoints}
+    deliveries = [Claimed(r.id, r.endpoint_id, r.event_id, r.attempts,
+                          opened[r.endpoint_id][0], opened[r.endpoint_id][1],
+                          seen.payloads[r.event_id], r.call_id, r.sequence,
+                          opened[r.endpoint_id][2]) for r in rows]
+    deliveries.sort(key=lambda c: (c.chain_key, c.sequence, c.id))
     return fanned, deliveries
 
 
-async def _fan_out(session: AsyncSession, limit: int, now: datetime) -> int:
+_ENDPOINT_COLUMNS = (_ENDPOINT.c.id, _ENDPOINT.c.tenant_id, _ENDPOINT.c.url, _ENDPOINT.c.events,
+                     _ENDPOINT.c.secret_sealed, _ENDPOINT.c.previous_secret_sealed,
+                     _ENDPOINT.c.previous_secret_expires_at, _ENDPOINT.c.failing_since)
+
+
+async def _fan_out(connection: AsyncConnection, limit: int, now: datetime, seen: _Seen) -> int:
     """Turn up to `limit` undispatched events into deliveries; the number of events taken."""
-    events = (await session.scalars(
-        select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
-        .order_by(OutboxEvent.created_at, OutboxEvent.id).limit(limit)
-        .with_for_update(skip_locked=True))).all()
+    if limit <= 0:
+        return 0
+    outbox = _OUTBOX
+    oldest = (select(outbox.c.id).where(outbox.c.dispatched_at.is_(None))
+              .order_by(outbox.c.created_at, outbox.c.id).limit(limit)
+              .with_for_update(skip_locked=True))
+    events = (await connection.execute(
+        update(outbox).where(outbox.c.id.in_(oldest.scalar_subquery()))
+        .values(dispatched_at=now)
+        .returning(outbox.c.id, outbox.c.tenant_id, outbox.c.call_id, outbox.c.type,
+                   outbox.c.sequence, outbox.c.payload))).all()
     if not events:
         return 0
-    tenants = {event.tenant_id for event in events}
-    endpoints = (await session.scalars(select(WebhookEndpoint).where(
-        WebhookEndpoint.tenant_id.in_(tenants), WebhookEndpoint.enabled))).all()
+    seen.payloads.update((event.id, event.payload) for event in events)
+    endpoints = (await connection.execute(select(*_ENDPOINT_COLUMNS).where(
+        _ENDPOINT.c.tenant_id.in_({event.tenant_id for event in events}),
+        _ENDPOINT.c.enabled))).all()
+    seen.endpoints.update((endpoint.id, endpoint) for endpoint in endpoints)
     rows = [_delivery_row(event, endpoint.id, now)
             for event in events for endpoint in endpoints
             if endpoint.tenant_id == event.tenant_id and _matches(endpoint.events, event.type)]
     if rows:
-        await session.execute(_insert_ignoring_duplicates(session), rows)
-    await session.execute(update(OutboxEvent).where(
-        OutboxEvent.id.in_([event.id for event in events])).values(dispatched_at=now))
+        await connection.execute(_insert_ignoring_duplicates(connection), rows)
     return len(events)
 
 
-def _delivery_row(event: OutboxEvent, endpoint_id: str, now: datetime) -> dict[str, Any]:
+def _delivery_row(event: DbRow, endpoint_id: str, now: datetime) -> dict[str, Any]:
     return {"id": new_id(), "tenant_id": event.tenant_id, "endpoint_id": endpoint_id,
             "event_id": event.id, "event_type": event.type, "call_id": event.call_id,
             "sequence": event.sequence, "status": "pending", "attempts": 0,
             "next_attempt_at": now, "created_at": now, "updated_at": now}
 
 
-def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(WebhookDelivery).on_conflict_do_nothing(
-        index_elements=["endpoint_id", "event_id"])
+def _insert_ignoring_duplicates(connection: AsyncConnection) -> Any:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return insert(_DELIVERY).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+
+
+def _waiting(row: Any) -> Any:
+    """`status IN ('pending', 'failed')` with the values written into the SQL: the predicate of
+    the partial indexes over waiting deliveries (migration 0005), which a plan can use only
+    when it sees the values (a generic plan for bound parameters could not)."""
+    return row.c.status.in_([literal_column(f"'{status}'") for status in WAITING])
+
+
+def _unclaimed(row: Any, now: datetime) -> Any:
+    return or_(row.c.claimed_until.is_(None), row.c.claimed_until < now)
 
 
 def _due_query(now: datetime, skip_endpoints: Iterable[str]) -> Any:
-    earlier = aliased(WebhookDelivery)
-    row = WebhookDelivery
+    row = _DELIVERY
+    earlier = _DELIVERY.alias("earlier")
     blocked_here = exists().where(
-        earlier.endpoint_id == row.endpoint_id, earlier.call_id == row.call_id,
-        earlier.sequence < row.sequence, earlier.status.in_(WAITING))
-    blocked_in_outbox = exists().where(
-        OutboxEvent.call_id == row.call_id, OutboxEvent.sequence < row.sequence,
-        OutboxEvent.dispatched_at.is_(None))
-    query = (select(row.id).join(WebhookEndpoint, WebhookEndpoint.id == row.endpoint_id)
-             .where(row.status.in_(WAITING), row.next_attempt_at <= now,
-                    or_(row.claimed_until.is_(None), row.claimed_until < now),
-                    WebhookEndpoint.enabled, ~blocked_here, ~blocked_in_outbox))
+        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
+        earlier.c.sequence < row.c.sequence, _waiting(earlier))
+    query = (select(row.c.id).join(_ENDPOINT, _ENDPOINT.c.id == row.c.endpoint_id)
+             .where(_waiting(row), row.c.next_attempt_at <= now,
+                    _unclaimed(row, now), _ENDPOINT.c.enabled, ~blocked_here,
+                    ~_blocked_in_outbox(row)))
     skip = list(skip_endpoints)
     if skip:
-        query = query.where(row.endpoint_id.not_in(skip))
+        query = query.where(row.c.endpoint_id.not_in(skip))
     return query
 
 
-async def _claim(session: AsyncSession, plan: PassPlan, now: datetime) -> list[Any]:
-    """Claim up to `claim_limit` due deliveries for `lease_s` seconds."""
-    row = WebhookDelivery
+def _blocked_in_outbox(row: Any) -> Any:
+    return exists().where(_OUTBOX.c.call_id == row.c.call_id,
+                          _OUTBOX.c.sequence < row.c.sequence, _OUTBOX.c.dispatched_at.is_(None))
+
+
+_CLAIMED_COLUMNS = (_DELIVERY.c.id, _DELIVERY.c.endpoint_id, _DELIVERY.c.event_id,
+                    _DELIVERY.c.attempts, _DELIVERY.c.call_id, _DELIVERY.c.sequence)
+
+
+async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime) -> list[DbRow]:
+    """Claim up to `claim_limit` due chain heads for `lease_s` seconds, and with each its
+    call's next deliveries for the endpoint."""
+    row = _DELIVERY
+    until = now + timedelta(seconds=plan.lease_s)
     due = (_due_query(now, plan.skip_endpoints)
-           .order_by(row.next_attempt_at, row.call_id, row.sequence).limit(plan.claim_limit)
-           .with_for_update(skip_locked=True, of=row))
-    return list((await session.execute(
-        update(row).where(row.id.in_(due.scalar_subquery()))
-        .values(claimed_by=plan.node_id, claimed_until=now + timedelta(seconds=plan.lease_s))
-        .returning(row.id, row.endpoint_id, row.event_id, row.attempts)
-        .execution_options(synchronize_session=False))).all())
+           .order_by(row.c.next_attempt_at, row.c.call_id, row.c.sequence)
+           .limit(plan.claim_limit).with_for_update(skip_locked=True, of=row))
+    heads = (await connection.execute(
+        update(row).where(row.c.id.in_(due.scalar_subquery()))
+        .values(claimed_by=plan.node_id, claimed_until=until)
+        .returning(*_CLAIMED_COLUMNS))).all()
+    chained = [head for head in heads if head.call_id is not None]
+    if not chained or plan.max_chain <= 1:
+        return list(heads)
+    return [*heads, *await _claim_followers(connection, chained, plan, now, until)]
 
 
-def _secrets_or_none(box: SecretBox, endpoint: WebhookEndpoint,
-                     now: datetime) -> tuple[str, ...]:
+async def _claim_followers(connection: AsyncConnection, heads: Sequence[DbRow],
+                           plan: PassPlan, now: datetime, until: datetime) -> list[DbRow]:
+    """The waiting deliveries after each head, as long as each is due, unclaimed, not held
+    back by an event still in the outbox, and has exactly the chain so far before it (a row
+    another transaction holds is skipped by the lock, and the count shows the gap)."""
+    row = _DELIVERY
+    earlier = _DELIVERY.alias("earlier")
+    waiting_before = (select(func.count()).where(
+        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
+        earlier.c.sequence < row.c.sequence, _waiting(earlier))
+        .scalar_subquery())
+    candidates = (await connection.execute(
+        select(*_CLAIMED_COLUMNS, row.c.next_attempt_at, row.c.claimed_until,
+               waiting_before.label("waiting_before"),
+               _blocked_in_outbox(row).label("held_back"))
+        .where(tuple_(row.c.endpoint_id, row.c.call_id).in_(
+            [(head.endpoint_id, head.call_id) for head in heads]),
+            _waiting(row), waiting_before < plan.max_chain)
+        .order_by(row.c.endpoint_id, row.c.call_id, row.c.sequence)
+        .limit(len(heads) * plan.max_chain)
+        .with_for_update(skip_locked=True, of=row))).all()
+    followers = _chains(heads, candidates, now, plan.max_chain)
+    if followers:
+        await connection.execute(
+            update(row).where(row.c.id.in_([f.id for f in followers]))
+            .values(claimed_by=plan.node_id, claimed_until=until))
+    return followers
+
+
+def _chains(heads: Sequence[DbRow], candidates: Sequence[DbRow], now: datetime,
+            max_chain: int) -> list[DbRow]:
+    """Each head's contiguous run of sendable followers (candidates sorted by sequence)."""
+    length = {(head.endpoint_id, head.call_id): 1 for head in heads}
+    start = {(head.endpoint_id, head.call_id): head.sequence for head in heads}
+    stopped: set[tuple[str, str]] = set()
+    followers: list[DbRow] = []
+    for candidate in candidates:
+        key = (candidate.endpoint_id, candidate.call_id)
+        if key in stopped or candidate.sequence <= start[key]:
+            continue
+        sendable = (candidate.waiting_before == length[key] and length[key] < max_chain
+                    and candidate.next_attempt_at <= now and not candidate.held_back
+                    and (candidate.claimed_until is None or candidate.claimed_until < now))
+        if not sendable:
+            stopped.add(key)
+            continue
+        length[key] += 1
+        followers.append(candidate)
+    return followers
+
+
+async def _load_missing(connection: AsyncConnection, claimed: Sequence[DbRow],
+                        seen: _Seen) -> None:
+    """Endpoints and payloads of claimed rows that fan-out did not already read."""
+    endpoint_ids = {row.endpoint_id for row in claimed} - seen.endpoints.keys()
+    if endpoint_ids:
+        rows = await connection.execute(select(*_ENDPOINT_COLUMNS).where(
+            _ENDPOINT.c.id.in_(endpoint_ids)))
+        seen.endpoints.update((row.id, row) for row in rows)
+    event_ids = {row.event_id for row in claimed} - seen.payloads.keys()
+    if event_ids:
+        rows = await connection.execute(select(_OUTBOX.c.id, _OUTBOX.c.payload).where(
+            _OUTBOX.c.id.in_(event_ids)))
+        seen.payloads.update((row.id, row.payload) for row in rows)
+
+
+def _secrets_or_none(box: SecretBox, endpoint: Any, now: datetime) -> tuple[str, ...]:
     """The signing secrets, or none when they cannot be opened (the process secret key was
     changed): the attempt then fails without sending anything unsigned."""
     try:
@@ -190,8 +332,9 @@ def _secrets_or_none(box: SecretBox, endpoint: WebhookEndpoint,
         return ()
 
 
-def signing_secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
-    """The current secret, and the previous one while its rotation overlap lasts."""
+def signing_secrets(box: SecretBox, endpoint: Any, now: datetime) -> tuple[str, ...]:
+    """The current secret, and the previous one while its rotation overlap lasts (`endpoint`:
+    a `WebhookEndpoint` or a row with its columns)."""
     current = box.open(endpoint.secret_sealed)
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_sealed is None or expires is None or expires <= now:
@@ -201,18 +344,22 @@ def signing_secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) ->
 
 async def release(db: Database, ids: Sequence[str], *, node_id: str) -> None:
     """Hand back claimed rows not attempted (this node had no room for them)."""
-    if not ids:
-        return
-    async with db.write() as session:
-        await session.execute(update(WebhookDelivery).where(
-            WebhookDelivery.id.in_(ids), WebhookDelivery.claimed_by == node_id)
+    if ids:
+        async with db.transaction() as connection:
+            await _release(connection, ids, node_id)
+
+
+async def _release(connection: AsyncConnection, ids: Sequence[str], node_id: str) -> None:
+    if ids:
+        await connection.execute(update(_DELIVERY).where(
+            _DELIVERY.c.id.in_(ids), _DELIVERY.c.claimed_by == node_id)
             .values(claimed_by=None, claimed_until=None))
 
 
-_TABLE = WebhookEndpoint.metadata.tables["webhook_deliveries"]
-_RECORD = (update(_TABLE)
-           .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.claimed_by == bindparam("b_node"),
-                  _TABLE.c.attempts == bindparam("b_attempts"))
+_RECORD = (update(_DELIVERY)
+           .where(_DELIVERY.c.id == bindparam("b_id"),
+                  _DELIVERY.c.claimed_by == bindparam("b_node"),
+                  _DELIVERY.c.attempts == bindparam("b_attempts"))
            .values(status=bindparam("v_status"), attempts=bindparam("v_attempts"),
                    next_attempt_at=bindparam("v_next_attempt_at"),
                    last_status_code=bindparam("v_last_status_code"),
@@ -221,16 +368,18 @@ _RECORD = (update(_TABLE)
                    updated_at=bindparam("v_updated_at")))
 
 
-async def _record(session: AsyncSession, attempts: Sequence[Attempt], plan: PassPlan) -> None:
+async def _record(connection: AsyncConnection, attempts: Sequence[Attempt],
+                  plan: PassPlan) -> None:
     """Write a batch of attempts' results, and the endpoints' failure clocks."""
     if not attempts:
         return
     params = [_result_params(attempt, plan.node_id, plan.schedule) for attempt in attempts]
     now = max(attempt.at for attempt in attempts)
     failing = {a.delivery.endpoint_id for a in attempts if not a.ok}
-    healthy = {a.delivery.endpoint_id for a in attempts if a.ok} - failing
-    await session.execute(_RECORD, params)
-    await _failure_clocks(session, failing, healthy, now, plan.disable_after_s)
+    healthy = {a.delivery.endpoint_id for a in attempts
+               if a.ok and a.delivery.endpoint_failing} - failing
+    await connection.execute(_RECORD, params)
+    await _failure_clocks(connection, failing, healthy, now, plan.disable_after_s)
 
 
 def _result_params(attempt: Attempt, node_id: str, schedule: RetrySchedule) -> dict[str, Any]:
@@ -246,21 +395,23 @@ def _result_params(attempt: Attempt, node_id: str, schedule: RetrySchedule) -> d
             "v_delivered_at": attempt.at if attempt.ok else None, "v_updated_at": attempt.at}
 
 
-async def _failure_clocks(session: AsyncSession, failing: set[str], healthy: set[str],
+async def _failure_clocks(connection: AsyncConnection, failing: set[str], healthy: set[str],
                           now: datetime, disable_after_s: float) -> None:
-    """An endpoint's `failing_since` starts at its first failure after a success; one failing
-    for `disable_after_s` (5 days) is disabled until the tenant re-enables it."""
-    endpoint = WebhookEndpoint
+    """An endpoint's `failing_since` starts at its first failure after a success (`healthy`:
+    endpoints that succeeded while their clock was running); one failing for
+    `disable_after_s` (5 days) is disabled until the tenant re-enables it."""
+    endpoint = _ENDPOINT
     if healthy:
-        await session.execute(update(endpoint).where(
-            endpoint.id.in_(healthy), endpoint.failing_since.is_not(None))
+        await connection.execute(update(endpoint).where(
+            endpoint.c.id.in_(healthy), endpoint.c.failing_since.is_not(None))
             .values(failing_since=None))
     if not failing:
         return
-    await session.execute(update(endpoint).where(
-        endpoint.id.in_(failing), endpoint.failing_since.is_(None)).values(failing_since=now))
+    await connection.execute(update(endpoint).where(
+        endpoint.c.id.in_(failing), endpoint.c.failing_since.is_(None))
+        .values(failing_since=now))
     limit = now - timedelta(seconds=disable_after_s)
-    await session.execute(update(endpoint).where(and_(
-        endpoint.id.in_(failing), endpoint.enabled, endpoint.failing_since <= limit))
+    await connection.execute(update(endpoint).where(and_(
+        endpoint.c.id.in_(failing), endpoint.c.enabled, endpoint.c.failing_since <= limit))
         .values(enabled=False, updated_at=now,
                 disabled_reason=f"failing for {disable_after_s / 86400:g} days"))
