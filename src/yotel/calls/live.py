@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yotel.aio.scope import TaskScope
+from yotel.calls.ailog import AiLog
 from yotel.calls.history import CallHistory
 from yotel.media.call import Call
 from yotel.media.events import CallEnd, CallEvent, Outcome
@@ -92,6 +93,7 @@ class LiveCall:
         self._lease: asyncio.Task[Any] | None = None
         self._revoke: Callable[[], Awaitable[None]] | None = None
         self.disposition: str | None = None  # the AI's set_disposition, for get_call_state
+        self.ai_log = AiLog(self.id)  # the Control API's log entries, written through us
         self.scope = TaskScope(f"live-{self.id[:8]}")
         media.subscribe(self._events.put_nowait)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yotel.calls.ailog import MAX_ENTRIES
 from yotel.calls.errors import media_errors
 from yotel.calls.live import LiveCall
 from yotel.calls.service import CallService
@@ -29,7 +30,6 @@ from yotel.net.guard import UnsafeUrlError, check_url_for_save
 if TYPE_CHECKING:
     from yotel.control.service import CallRef
 
-MAX_LOG_ENTRIES = 1000  # ai_sessions.metadata.logs keeps the newest this many
 
 
 @dataclass(frozen=True)
@@ -231,11 +231,21 @@ async def _append_log(ctx: VerbContext, entry: dict[str, Any]) -> None:
         row = await session.get(AiSession, call_id)
         if row is None:
             raise Conflict("the call has no AI session yet")
-        logs = [*row.metadata_.get("logs", []), entry][-MAX_LOG_ENTRIES:]
+        logs = [*row.metadata_.get("logs", []), entry][-MAX_ENTRIES:]
         row.metadata_ = {**row.metadata_, "logs": logs}
 
     if ctx.live is not None:  # group commit with every live call's writes (calls/writer.py)
-        await ctx.live.history.commit(append)
+        ai_log = ctx.live.ai_log
+        version, appended = ai_log.append(entry)
+
+        async def write(session: AsyncSession) -> None:
+            await ai_log.write(session, version)
+
+        try:
+            await ctx.live.history.commit(write)
+        except BaseException:
+            ai_log.forget(appended)
+            raise
         return
     async with ctx.db.write() as session:
         await append(session)
