@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024
-MAX_IDLE_PER_ORIGIN = 64
+MAX_IDLE_PER_ORIGIN = 64  # the default; the sender keeps as many as it may have in flight
 
 
 class HttpError(Exception):
@@ -62,9 +62,11 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Http1Pool:
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float,
+                 max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.max_idle_per_origin = max_idle_per_origin
         self._idle: defaultdict[Origin, list[Connection]] = defaultdict(list)
         self._tls = ssl.create_default_context()
 
@@ -103,7 +105,7 @@ class Http1Pool:
                     reusable = head.keep_alive
             return head.status
         finally:
-            if reusable and len(self._idle[origin]) < MAX_IDLE_PER_ORIGIN:
+            if reusable and len(self._idle[origin]) < self.max_idle_per_origin:
                 self._idle[origin].append(connection)
             else:
                 writer.close()

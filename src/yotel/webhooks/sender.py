@@ -27,6 +27,8 @@ class SenderConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
     allow_insecure: bool = False
+    # Keep-alive connections kept per origin: as many as may be in flight, so a busy endpoint
+    # is not reconnected for every request beyond a smaller cap.
     max_connections: int = 200
 
     @property
@@ -43,7 +45,8 @@ class Sender:
     def __init__(self, config: SenderConfig) -> None:
         self.config = config
         self._pool = Http1Pool(connect_timeout_s=config.connect_timeout_s,
-                               read_timeout_s=config.read_timeout_s)
+                               read_timeout_s=config.read_timeout_s,
+                               max_idle_per_origin=config.max_connections)
         self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
 
     async def close(self) -> None:

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    Integer,
     and_,
     bindparam,
     exists,
@@ -118,10 +120,8 @@ class PassPlan:
 async def has_work(db: Database, now: datetime, skip_endpoints: Iterable[str] = ()) -> bool:
     """Whether an event waits for fan-out or a delivery is due: a read, so an idle
     dispatcher never takes SQLite's writer lock from the call layer."""
-    undispatched = exists().where(_OUTBOX.c.dispatched_at.is_(None))
-    due = exists(_due_query(now, skip_endpoints))
     async with db.read() as session:
-        return bool(await session.scalar(select(or_(undispatched, due))))
+        return bool(await session.scalar(_HAS_WORK, {"now": now, "skip": list(skip_endpoints)}))
 
 
 @dataclass(slots=True)
@@ -161,31 +161,120 @@ _ENDPOINT_COLUMNS = (_ENDPOINT.c.id, _ENDPOINT.c.tenant_id, _ENDPOINT.c.url, _EN
                      _ENDPOINT.c.previous_secret_expires_at, _ENDPOINT.c.failing_since)
 
 
+def _waiting(row: Any) -> Any:
+    """`status IN ('pending', 'failed')` with the values written into the SQL: the predicate of
+    the partial indexes over waiting deliveries (migration 0005), which a plan can use only
+    when it sees the values (a generic plan for bound parameters could not)."""
+    return row.c.status.in_([literal_column(f"'{status}'") for status in WAITING])
+
+
+# The statements of a pass, built once with bound parameters (`now`, `until`, `node`, `limit`,
+# `skip`, …): building and cache-keying them anew each pass cost more CPU than running them.
+_NOW = bindparam("now", type_=_DELIVERY.c.next_attempt_at.type)
+_LIMIT = bindparam("limit", type_=Integer)
+
+_FAN_OUT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(
+        select(_OUTBOX.c.id).where(_OUTBOX.c.dispatched_at.is_(None))
+        .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id).limit(_LIMIT)
+        .with_for_update(skip_locked=True).scalar_subquery()))
+    .values(dispatched_at=_NOW)
+    .returning(_OUTBOX.c.id, _OUTBOX.c.tenant_id, _OUTBOX.c.call_id, _OUTBOX.c.type,
+               _OUTBOX.c.sequence, _OUTBOX.c.payload))
+_TENANT_ENDPOINTS = select(*_ENDPOINT_COLUMNS).where(
+    _ENDPOINT.c.tenant_id.in_(bindparam("tenants", expanding=True)), _ENDPOINT.c.enabled)
+_ENDPOINTS_BY_ID = select(*_ENDPOINT_COLUMNS).where(
+    _ENDPOINT.c.id.in_(bindparam("ids", expanding=True)))
+_PAYLOADS = select(_OUTBOX.c.id, _OUTBOX.c.payload).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_DELIVERY).on_conflict_do_nothing(
+    index_elements=["endpoint_id", "event_id"]) for dialect in (postgresql, sqlite)}
+
+
+def _blocked_in_outbox(row: Any) -> Any:
+    return exists().where(_OUTBOX.c.call_id == row.c.call_id,
+                          _OUTBOX.c.sequence < row.c.sequence, _OUTBOX.c.dispatched_at.is_(None))
+
+
+def _due_query() -> Any:
+    """Deliveries that may be sent now (`now`), but those of endpoints in `skip`."""
+    row = _DELIVERY
+    earlier = _DELIVERY.alias("earlier")
+    blocked_here = exists().where(
+        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
+        earlier.c.sequence < row.c.sequence, _waiting(earlier))
+    return (select(row.c.id).join(_ENDPOINT, _ENDPOINT.c.id == row.c.endpoint_id)
+            .where(_waiting(row), row.c.next_attempt_at <= _NOW,
+                   or_(row.c.claimed_until.is_(None), row.c.claimed_until < _NOW),
+                   _ENDPOINT.c.enabled, ~blocked_here, ~_blocked_in_outbox(row),
+                   row.c.endpoint_id.not_in(bindparam("skip", expanding=True))))
+
+
+_HAS_WORK = select(or_(exists().where(_OUTBOX.c.dispatched_at.is_(None)),
+                       exists(_due_query())))
+_CLAIMED_COLUMNS = (_DELIVERY.c.id, _DELIVERY.c.endpoint_id, _DELIVERY.c.event_id,
+                    _DELIVERY.c.attempts, _DELIVERY.c.call_id, _DELIVERY.c.sequence)
+# Whether a claimed head has later waiting deliveries of its call for its endpoint (text:
+# a RETURNING clause is rendered with bare column names, which a subquery would rebind).
+_HAS_LATER = literal_column(
+    "EXISTS (SELECT 1 FROM webhook_deliveries AS later"
+    " WHERE later.endpoint_id = webhook_deliveries.endpoint_id"
+    " AND later.call_id = webhook_deliveries.call_id"
+    " AND later.sequence > webhook_deliveries.sequence"
+    " AND later.status IN ('pending', 'failed'))", Boolean)
+_CLAIM_HEADS = (
+    update(_DELIVERY)
+    .where(_DELIVERY.c.id.in_(
+        _due_query().order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.call_id,
+                              _DELIVERY.c.sequence)
+        .limit(_LIMIT).with_for_update(skip_locked=True, of=_DELIVERY).scalar_subquery()))
+    .values(claimed_by=bindparam("node"), claimed_until=bindparam("until"))
+    .returning(*_CLAIMED_COLUMNS, _HAS_LATER.label("has_later")))
+
+
+def _followers_query() -> Any:
+    row = _DELIVERY
+    earlier = _DELIVERY.alias("earlier")
+    waiting_before = (select(func.count()).where(
+        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
+        earlier.c.sequence < row.c.sequence, _waiting(earlier))
+        .scalar_subquery())
+    return (select(*_CLAIMED_COLUMNS, row.c.next_attempt_at, row.c.claimed_until,
+                   waiting_before.label("waiting_before"),
+                   _blocked_in_outbox(row).label("held_back"))
+            .where(tuple_(row.c.endpoint_id, row.c.call_id).in_(
+                bindparam("pairs", expanding=True)),
+                _waiting(row), waiting_before < bindparam("max_chain", type_=Integer))
+            .order_by(row.c.endpoint_id, row.c.call_id, row.c.sequence)
+            .limit(_LIMIT).with_for_update(skip_locked=True, of=row))
+
+
+_FOLLOWERS = _followers_query()
+_CLAIM_IDS = (update(_DELIVERY).where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)))
+              .values(claimed_by=bindparam("node"), claimed_until=bindparam("until")))
+_RELEASE = (update(_DELIVERY)
+            .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
+                   _DELIVERY.c.claimed_by == bindparam("node"))
+            .values(claimed_by=None, claimed_until=None))
+
+
 async def _fan_out(connection: AsyncConnection, limit: int, now: datetime, seen: _Seen) -> int:
     """Turn up to `limit` undispatched events into deliveries; the number of events taken."""
     if limit <= 0:
         return 0
-    outbox = _OUTBOX
-    oldest = (select(outbox.c.id).where(outbox.c.dispatched_at.is_(None))
-              .order_by(outbox.c.created_at, outbox.c.id).limit(limit)
-              .with_for_update(skip_locked=True))
-    events = (await connection.execute(
-        update(outbox).where(outbox.c.id.in_(oldest.scalar_subquery()))
-        .values(dispatched_at=now)
-        .returning(outbox.c.id, outbox.c.tenant_id, outbox.c.call_id, outbox.c.type,
-                   outbox.c.sequence, outbox.c.payload))).all()
+    events = (await connection.execute(_FAN_OUT, {"limit": limit, "now": now})).all()
     if not events:
         return 0
     seen.payloads.update((event.id, event.payload) for event in events)
-    endpoints = (await connection.execute(select(*_ENDPOINT_COLUMNS).where(
-        _ENDPOINT.c.tenant_id.in_({event.tenant_id for event in events}),
-        _ENDPOINT.c.enabled))).all()
+    endpoints = (await connection.execute(
+        _TENANT_ENDPOINTS, {"tenants": list({event.tenant_id for event in events})})).all()
     seen.endpoints.update((endpoint.id, endpoint) for endpoint in endpoints)
     rows = [_delivery_row(event, endpoint.id, now)
             for event in events for endpoint in endpoints
             if endpoint.tenant_id == event.tenant_id and _matches(endpoint.events, event.type)]
     if rows:
-        await connection.execute(_insert_ignoring_duplicates(connection), rows)
+        await connection.execute(_INSERT[connection.dialect.name], rows)
     return len(events)
 
 
@@ -196,60 +285,14 @@ def _delivery_row(event: DbRow, endpoint_id: str, now: datetime) -> dict[str, An
             "next_attempt_at": now, "created_at": now, "updated_at": now}
 
 
-def _insert_ignoring_duplicates(connection: AsyncConnection) -> Any:
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    return insert(_DELIVERY).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-
-
-def _waiting(row: Any) -> Any:
-    """`status IN ('pending', 'failed')` with the values written into the SQL: the predicate of
-    the partial indexes over waiting deliveries (migration 0005), which a plan can use only
-    when it sees the values (a generic plan for bound parameters could not)."""
-    return row.c.status.in_([literal_column(f"'{status}'") for status in WAITING])
-
-
-def _unclaimed(row: Any, now: datetime) -> Any:
-    return or_(row.c.claimed_until.is_(None), row.c.claimed_until < now)
-
-
-def _due_query(now: datetime, skip_endpoints: Iterable[str]) -> Any:
-    row = _DELIVERY
-    earlier = _DELIVERY.alias("earlier")
-    blocked_here = exists().where(
-        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
-        earlier.c.sequence < row.c.sequence, _waiting(earlier))
-    query = (select(row.c.id).join(_ENDPOINT, _ENDPOINT.c.id == row.c.endpoint_id)
-             .where(_waiting(row), row.c.next_attempt_at <= now,
-                    _unclaimed(row, now), _ENDPOINT.c.enabled, ~blocked_here,
-                    ~_blocked_in_outbox(row)))
-    skip = list(skip_endpoints)
-    if skip:
-        query = query.where(row.c.endpoint_id.not_in(skip))
-    return query
-
-
-def _blocked_in_outbox(row: Any) -> Any:
-    return exists().where(_OUTBOX.c.call_id == row.c.call_id,
-                          _OUTBOX.c.sequence < row.c.sequence, _OUTBOX.c.dispatched_at.is_(None))
-
-
-_CLAIMED_COLUMNS = (_DELIVERY.c.id, _DELIVERY.c.endpoint_id, _DELIVERY.c.event_id,
-                    _DELIVERY.c.attempts, _DELIVERY.c.call_id, _DELIVERY.c.sequence)
-
-
 async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime) -> list[DbRow]:
     """Claim up to `claim_limit` due chain heads for `lease_s` seconds, and with each its
     call's next deliveries for the endpoint."""
-    row = _DELIVERY
     until = now + timedelta(seconds=plan.lease_s)
-    due = (_due_query(now, plan.skip_endpoints)
-           .order_by(row.c.next_attempt_at, row.c.call_id, row.c.sequence)
-           .limit(plan.claim_limit).with_for_update(skip_locked=True, of=row))
-    heads = (await connection.execute(
-        update(row).where(row.c.id.in_(due.scalar_subquery()))
-        .values(claimed_by=plan.node_id, claimed_until=until)
-        .returning(*_CLAIMED_COLUMNS))).all()
-    chained = [head for head in heads if head.call_id is not None]
+    heads = (await connection.execute(_CLAIM_HEADS, {
+        "now": now, "until": until, "node": plan.node_id, "limit": plan.claim_limit,
+        "skip": list(plan.skip_endpoints)})).all()
+    chained = [head for head in heads if head.has_later and head.call_id is not None]
     if not chained or plan.max_chain <= 1:
         return list(heads)
     return [*heads, *await _claim_followers(connection, chained, plan, now, until)]
@@ -260,27 +303,13 @@ async def _claim_followers(connection: AsyncConnection, heads: Sequence[DbRow],
     """The waiting deliveries after each head, as long as each is due, unclaimed, not held
     back by an event still in the outbox, and has exactly the chain so far before it (a row
     another transaction holds is skipped by the lock, and the count shows the gap)."""
-    row = _DELIVERY
-    earlier = _DELIVERY.alias("earlier")
-    waiting_before = (select(func.count()).where(
-        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
-        earlier.c.sequence < row.c.sequence, _waiting(earlier))
-        .scalar_subquery())
-    candidates = (await connection.execute(
-        select(*_CLAIMED_COLUMNS, row.c.next_attempt_at, row.c.claimed_until,
-               waiting_before.label("waiting_before"),
-               _blocked_in_outbox(row).label("held_back"))
-        .where(tuple_(row.c.endpoint_id, row.c.call_id).in_(
-            [(head.endpoint_id, head.call_id) for head in heads]),
-            _waiting(row), waiting_before < plan.max_chain)
-        .order_by(row.c.endpoint_id, row.c.call_id, row.c.sequence)
-        .limit(len(heads) * plan.max_chain)
-        .with_for_update(skip_locked=True, of=row))).all()
+    candidates = (await connection.execute(_FOLLOWERS, {
+        "pairs": [(head.endpoint_id, head.call_id) for head in heads],
+        "max_chain": plan.max_chain, "limit": len(heads) * plan.max_chain})).all()
     followers = _chains(heads, candidates, now, plan.max_chain)
     if followers:
-        await connection.execute(
-            update(row).where(row.c.id.in_([f.id for f in followers]))
-            .values(claimed_by=plan.node_id, claimed_until=until))
+        await connection.execute(_CLAIM_IDS, {
+            "ids": [f.id for f in followers], "node": plan.node_id, "until": until})
     return followers
 
 
@@ -311,13 +340,11 @@ async def _load_missing(connection: AsyncConnection, claimed: Sequence[DbRow],
     """Endpoints and payloads of claimed rows that fan-out did not already read."""
     endpoint_ids = {row.endpoint_id for row in claimed} - seen.endpoints.keys()
     if endpoint_ids:
-        rows = await connection.execute(select(*_ENDPOINT_COLUMNS).where(
-            _ENDPOINT.c.id.in_(endpoint_ids)))
+        rows = await connection.execute(_ENDPOINTS_BY_ID, {"ids": list(endpoint_ids)})
         seen.endpoints.update((row.id, row) for row in rows)
     event_ids = {row.event_id for row in claimed} - seen.payloads.keys()
     if event_ids:
-        rows = await connection.execute(select(_OUTBOX.c.id, _OUTBOX.c.payload).where(
-            _OUTBOX.c.id.in_(event_ids)))
+        rows = await connection.execute(_PAYLOADS, {"ids": list(event_ids)})
         seen.payloads.update((row.id, row.payload) for row in rows)
 
 
@@ -351,9 +378,7 @@ async def release(db: Database, ids: Sequence[str], *, node_id: str) -> None:
 
 async def _release(connection: AsyncConnection, ids: Sequence[str], node_id: str) -> None:
     if ids:
-        await connection.execute(update(_DELIVERY).where(
-            _DELIVERY.c.id.in_(ids), _DELIVERY.c.claimed_by == node_id)
-            .values(claimed_by=None, claimed_until=None))
+        await connection.execute(_RELEASE, {"ids": list(ids), "node": node_id})
 
 
 _RECORD = (update(_DELIVERY)
