@@ -84,9 +84,10 @@ class Dispatchers:
         default_factory=list)
 
     def start(self, *, node_id: str = "node-a", schedule: RetrySchedule = FAST,
-              allow_insecure: bool = True, **options: Any) -> Dispatcher:
-        sender = SenderConfig(connect_timeout_s=2.0, read_timeout_s=5.0,
-                              allow_insecure=allow_insecure)
+              allow_insecure: bool = True, connect_timeout_s: float = 2.0,
+              read_timeout_s: float = 5.0, **options: Any) -> Dispatcher:
+        sender = SenderConfig(connect_timeout_s=connect_timeout_s,
+                              read_timeout_s=read_timeout_s, allow_insecure=allow_insecure)
         config = DispatcherConfig(node_id=node_id, schedule=schedule, sender=sender,
                                   **{"poll_s": 0.05, **options})
         dispatcher = Dispatcher(self.db, SecretBox(TEST_SECRET), config)

@@ -131,3 +131,24 @@ async def test_a_failing_endpoint_does_not_hold_up_another(
     # The broken endpoint only ever sees each call's first event (retried): the later ones
     # wait behind it.
     assert {json.loads(got.body)["type"] for got in broken.received} == {"call.started"}
+
+
+async def test_a_chain_stops_before_its_claim_could_lapse_mid_attempt(
+        tenant: Tenant, dispatchers: Dispatchers) -> None:
+    # Budget per attempt 2 x 0.5 s + 2 x 1 s = 3 s, lease 4.5 s: a chain goes on only while
+    # an attempt started now ends before its claim lapses (its first 1.5 s), then hands the
+    # rest back. Sent on for 20 x 0.3 s, its later claims would lapse mid-chain and be taken
+    # (and sent) again.
+    async def slow(_: Received) -> int:
+        await asyncio.sleep(0.3)
+        return 200
+
+    kinds = [f"call.test_{n}" for n in range(20)]
+    async with WebhookSink(slow) as sink:
+        await tenant.endpoint(sink.url)
+        await tenant.events(kinds, together=True)
+        dispatchers.start(connect_timeout_s=0.5, read_timeout_s=1.0)
+        await sink.wait_for(lambda got: len(got) >= 20, timeout=20)
+    types = [json.loads(got.body)["type"] for got in sink.received]
+    assert types == kinds  # in order, each once
+    assert len({got.webhook_id for got in sink.received}) == 20

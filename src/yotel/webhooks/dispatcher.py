@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from yotel.aio.scope import TaskScope
 from yotel.db.engine import Database
@@ -167,10 +167,13 @@ class Dispatcher:
 
     async def _send_chain(self, chain: Sequence[Claimed]) -> None:
         """Send a call's deliveries to one endpoint in order, each after the previous one was
-        accepted; after a failure the rest are handed back untried."""
+        accepted; after a failure, or once the claim could lapse before another whole attempt
+        (a slow receiver), the rest are handed back untried."""
         untried = list(reversed(chain))
         try:
             while untried:
+                if len(untried) < len(chain) and not self._claim_outlasts_attempt(untried[-1]):
+                    break
                 claimed = untried.pop()
                 attempt = await self._sender.send(claimed)
                 self._finished.append(attempt)
@@ -186,6 +189,13 @@ class Dispatcher:
             self._in_flight[endpoint_id] -= 1
             if self._in_flight[endpoint_id] <= 0:
                 del self._in_flight[endpoint_id]
+
+
+    def _claim_outlasts_attempt(self, claimed: Claimed) -> bool:
+        """Whether `claimed` stays this node's claim for a whole attempt started now: after
+        it lapses another node may send it too."""
+        budget = timedelta(seconds=self.config.sender.attempt_budget_s)
+        return claimed.claimed_until is None or _now() + budget < claimed.claimed_until
 
 
 def _chains(claimed: Sequence[Claimed]) -> Iterator[list[Claimed]]:

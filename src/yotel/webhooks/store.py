@@ -76,6 +76,7 @@ class Claimed:
     sequence: int = 0
     # The endpoint's failure clock was running when claimed: a success must stop it.
     endpoint_failing: bool = False
+    claimed_until: datetime | None = None  # when the claim lapses (another node may take it)
 
     @property
     def chain_key(self) -> tuple[str, str]:
@@ -145,13 +146,14 @@ async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt
         fanned = await _fan_out(connection, plan.fan_out_limit, now, seen)
         rows = await _claim(connection, plan, now) if plan.claim_limit > 0 else []
         await _load_missing(connection, rows, seen)
+    until = now + timedelta(seconds=plan.lease_s)
     claimed_endpoints = {row.endpoint_id for row in rows}
     opened = {eid: (row.url, _secrets_or_none(box, row, now), row.failing_since is not None)
               for eid, row in seen.endpoints.items() if eid in claimed_endpoints}
     deliveries = [Claimed(r.id, r.endpoint_id, r.event_id, r.attempts,
                           opened[r.endpoint_id][0], opened[r.endpoint_id][1],
                           seen.payloads[r.event_id], r.call_id, r.sequence,
-                          opened[r.endpoint_id][2]) for r in rows]
+                          opened[r.endpoint_id][2], until) for r in rows]
     deliveries.sort(key=lambda c: (c.chain_key, c.sequence, c.id))
     return fanned, deliveries
 
