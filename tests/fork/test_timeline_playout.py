@@ -161,3 +161,16 @@ def test_a_sender_whose_clock_runs_fast_loses_frames_not_alignment() -> None:
     now_slot = int((199 * 0.019 + 0.001) / 0.02)
     assert now_slot < tl.next_slot <= now_slot + tl.max_lead_frames + 1
     assert emitted == tl.next_slot and tl.trimmed >= 4 and tl.late == 0 and tl.filled == 0
+
+
+def test_a_stalled_loop_told_the_due_time_fills_nothing_and_loses_nothing() -> None:
+    # The node's loop stalls 90 ms; then the clock runs its overdue ticks (told their due
+    # time, media/clock.py) and between them the loop reads the packets buffered meanwhile.
+    tl = CallerTimeline(MU, start=0.0)
+    assert tl.push(0, frame(0), 0.001) == [frame(0)]
+    out = tl.tick(0.02)  # the first overdue tick, run at 0.091
+    out += [f for k in range(1, 5) for f in tl.push(160 * k, frame(k), 0.0911)]
+    for due in (0.04, 0.06, 0.08):
+        out += tl.tick(due)
+    assert out == [frame(k) for k in range(1, 5)]
+    assert tl.filled == tl.late == tl.trimmed == tl.reanchored == 0

@@ -15,6 +15,13 @@ own work is what made it late (a tick longer than the period) it leaves the loop
 time (`RESERVE`) before the next step. A step that would fire more than `MAX_LATE_PERIODS`
 behind its deadline is skipped forward by whole periods (counted in `skipped_ticks`) rather
 than burst, so a fired tick is never later than that bound and a stalled loop recovers at once.
+
+Subscribers are told the step's due time, not the time it ran: after a stall the loop runs the
+overdue step before it reads the sockets, and a tick that judged "overdue" by the wall clock
+would fill with silence the slots whose packets are waiting, unread, in the socket buffer (and
+those packets would then be late: lost). Judged by its due time, a late step fills only what
+was overdue then, and the buffered packets, read between the catching-up steps, take their
+slots.
 """
 
 from __future__ import annotations
@@ -58,7 +65,8 @@ class MediaClock:
         self.max_lateness_s = 0.0  # the latest any fired step ran behind its deadline
 
     def subscribe(self, callback: Tickable) -> int:
-        """Call `callback(now)` every period; returns a token for `unsubscribe`."""
+        """Call `callback(due)` every period (`due`: the tick's scheduled loop time); returns a
+        token for `unsubscribe`."""
         self._next_id += 1
         slot = min(range(self.phases), key=lambda i: len(self._slots[i]))
         self._slots[slot][self._next_id] = callback
@@ -108,10 +116,10 @@ class MediaClock:
                 await asyncio.sleep(work_s * RESERVE / (1 - RESERVE) if work_s > step_s else 0)
             # Checked after every wait: someone else may have held the loop meanwhile.
             step = self._skip_late(start, step, step_s, loop.time())
-            now = loop.time()
-            self._note_lateness(now - (start + step * step_s))
+            due = start + step * step_s
+            self._note_lateness(loop.time() - due)
             started = time.perf_counter()
-            self._fire(self._snapshots[step % self.phases], now)
+            self._fire(self._snapshots[step % self.phases], due)
             work_s = time.perf_counter() - started
             if self.cost is not None:
                 self.cost.record(work_s)
