@@ -6,20 +6,29 @@ One `CallHistory` per live call; its owner (`LiveCall`) calls it from the call's
 sequence numbers never race. Each method is one piece of work: with the node's `HistoryWriter`
 it commits in a batch with other calls' pieces (group commit), alone otherwise. Events are
 numbered when the method is called, not when the piece runs, so a retried piece keeps its
-number.
+number. The pieces are `Staged` (rows to insert, updates by key, as Core statements): a batch
+of many calls' pieces is a handful of executemany statements, not an ORM flush per row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
 from yotel.calls.tokens import iso
-from yotel.calls.writer import HistoryWriter, Work
+from yotel.calls.writer import (
+    HistoryWriter,
+    Pending,
+    Staged,
+    UpdateShape,
+    Work,
+    run_alone,
+)
 from yotel.db.engine import Database
 from yotel.db.models import AiSession, Call, OutboxEvent
 
@@ -52,54 +61,57 @@ class CallHistory:
         """The call exists (INVITE sent or received): its row and `call.started`, with `also`
         (e.g. its first callback token) in the same transaction."""
         now = _now()
-        values = {c.key: getattr(row, c.key) for c in Call.__mapper__.column_attrs
-                  if getattr(row, c.key) is not None}
+        values = {column.name: getattr(row, attr.key) for attr in Call.__mapper__.column_attrs
+                  for column in attr.columns}
         values |= {"started_at": now, "created_at": now, "updated_at": now}
         event = self._event("call.started", {
             "direction": row.direction, "from": row.from_, "to": row.to,
             "campaign_id": row.campaign_id, "lead_id": row.lead_id,
             "voice_agent_id": row.voice_agent_id, "flow_id": row.flow_id, **extra}, now)
 
-        async def work(session: AsyncSession) -> None:
-            session.add(Call(**values))
-            if also is not None:
-                await also(session)
-            session.add(OutboxEvent(**event))
+        def stage(pending: Pending) -> None:
+            pending.insert(CALLS, values, key=self.call_id)
+            pending.insert(OUTBOX, event)
+
+        if also is None or isinstance(also, Staged):
+            await self._commit(_staged(stage, also.stage if also else None))
+            return
+        plain_also = also
+
+        async def work(session: AsyncSession) -> None:  # `also` reads: send the row first
+            await Staged(stage)(session)
+            await plain_also(session)
 
         await self._commit(work)
 
     async def ringing(self) -> None:
-        await self._commit(self._set(state="ringing", ringing_at=_now()))
+        await self._commit(Staged(self._set(state="ringing", ringing_at=_now())))
 
     async def answered(self, *, ai_agent_id: str | None = None, ai_started: bool = False
                        ) -> None:
         """`call.answered`, and `ai_session.started` with it when the AI is already up."""
         now = _now()
-        set_state = self._set(state="answered", answered_at=now)
-        events = [self._event("call.answered", {"answered_at": iso(now)}, now)]
-        start_ai = self._ai_start(ai_agent_id, now) if ai_started else None
-
-        async def work(session: AsyncSession) -> None:
-            await set_state(session)
-            session.add(OutboxEvent(**events[0]))
-            if start_ai is not None:
-                await start_ai(session)
-
-        await self._commit(work)
+        pieces = [self._set(state="answered", answered_at=now),
+                  self._add(self._event("call.answered", {"answered_at": iso(now)}, now))]
+        if ai_started:
+            pieces.append(self._ai_start(ai_agent_id, now))
+        await self._commit(_staged(*pieces))
 
     async def ai_started(self, voice_agent_id: str | None) -> None:
-        await self._commit(self._ai_start(voice_agent_id, _now()))
+        await self._commit(Staged(self._ai_start(voice_agent_id, _now())))
 
-    def _ai_start(self, voice_agent_id: str | None, now: datetime) -> Work:
+    def _ai_start(self, voice_agent_id: str | None, now: datetime) -> Stage:
         event = self._event("ai_session.started", {"voice_agent_id": voice_agent_id}, now)
+        row: dict[str, Any] = {
+            "call_id": self.call_id, "tenant_id": self.tenant_id,
+            "voice_agent_id": voice_agent_id, "started_at": now, "metadata": {"logs": []},
+            "created_at": now, "updated_at": now}
 
-        async def work(session: AsyncSession) -> None:
-            session.add(AiSession(call_id=self.call_id, tenant_id=self.tenant_id,
-                                  voice_agent_id=voice_agent_id, started_at=now,
-                                  metadata_={"logs": []}))
-            session.add(OutboxEvent(**event))
+        def stage(pending: Pending) -> None:
+            pending.insert(AI_SESSIONS, row, key=self.call_id)
+            pending.insert(OUTBOX, event)
 
-        return work
+        return stage
 
     async def ai_transferred(self, destination_type: str, destination: str,
                              metadata: dict[str, Any] | None = None) -> None:
@@ -108,18 +120,17 @@ class CallHistory:
             "metadata": metadata or {}})
 
     async def ai_ended(self, outcome: str) -> None:
-        await self._commit(self._ai_end(outcome, _now()))
+        await self._commit(Staged(self._ai_end(outcome, _now())))
 
-    def _ai_end(self, outcome: str, now: datetime) -> Work:
+    def _ai_end(self, outcome: str, now: datetime) -> Stage:
         event = self._event("ai_session.ended", {"outcome": outcome}, now)
+        values = {"ended_at": now, "outcome": outcome, "updated_at": now}
 
-        async def work(session: AsyncSession) -> None:
-            await session.execute(update(AiSession).where(
-                AiSession.call_id == self.call_id, AiSession.ended_at.is_(None))
-                .values(ended_at=now, outcome=outcome, updated_at=now))
-            session.add(OutboxEvent(**event))
+        def stage(pending: Pending) -> None:
+            pending.update(_END_AI, self.call_id, values)
+            pending.insert(OUTBOX, event)
 
-        return work
+        return stage
 
     async def ended(self, *, outcome: str, sip_status: int | None, error: str | None,
                     duration_s: float, ai_outcome: str | None = None,
@@ -129,39 +140,29 @@ class CallHistory:
         order (PRODUCT.md §7)."""
         now = _now()
         pieces = [self._ai_end(ai_outcome, now)] if ai_outcome is not None else []
-        pieces.append(self._set(state="ended", ended_at=now, outcome=outcome,
-                                sip_status=sip_status, error=error))
+        final: dict[str, Any] = {"state": "ended", "ended_at": now, "outcome": outcome,
+                                 "sip_status": sip_status, "error": error}
+        if recording is not None:
+            final["recording_path"] = recording[0]
+        pieces.append(self._set(**final))
         pieces.append(self._add(self._event("call.ended", {
             "outcome": outcome, "sip_status": sip_status, "duration_s": duration_s}, now)))
         if recording is not None:
-            path, url, seconds = recording
-            pieces.append(self._set(recording_path=path))
+            _, url, seconds = recording
             pieces.append(self._add(self._event("call.recording_ready", {
                 "stereo": True, "channels": dict(RECORDING_CHANNELS),
                 "duration_s": round(seconds, 2), "url": url}, now)))
-
-        async def work(session: AsyncSession) -> None:
-            for piece in pieces:
-                await piece(session)
-
-        await self._commit(work)
+        await self._commit(_staged(*pieces))
 
     async def recording_ready(self, *, path: str, url: str, duration_s: float) -> None:
         now = _now()
-        set_path = self._set(recording_path=path)
-        add = self._add(self._event("call.recording_ready", {
-            "stereo": True, "channels": dict(RECORDING_CHANNELS),
-            "duration_s": round(duration_s, 2), "url": url}, now))
-
-        async def work(session: AsyncSession) -> None:
-            await set_path(session)
-            await add(session)
-
-        await self._commit(work)
+        await self._commit(_staged(self._set(recording_path=path), self._add(self._event(
+            "call.recording_ready", {"stereo": True, "channels": dict(RECORDING_CHANNELS),
+                                     "duration_s": round(duration_s, 2), "url": url}, now))))
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         """An event with no state change of the call's own (conference_changed, escalated)."""
-        await self._commit(self._add(self._event(kind, data, _now())))
+        await self._commit(Staged(self._add(self._event(kind, data, _now()))))
 
     def event_in(self, session: AsyncSession, kind: str, data: dict[str, Any],
                  now: datetime) -> None:
@@ -171,7 +172,7 @@ class CallHistory:
 
     async def note(self, **values: Any) -> None:
         """Columns without an event (the leg's SIP Call-ID, the AI's voice agent, ...)."""
-        await self._commit(self._set(**values))
+        await self._commit(Staged(self._set(**values)))
 
     async def resume_sequence(self) -> None:
         """After a restart: continue the call's event numbering where the outbox left it."""
@@ -190,19 +191,21 @@ class CallHistory:
                 "type": kind, "payload": body, "sequence": self._sequence, "created_at": now}
 
     @staticmethod
-    def _add(event: dict[str, Any]) -> Work:
-        async def work(session: AsyncSession) -> None:
-            session.add(OutboxEvent(**event))
+    def _add(event: dict[str, Any]) -> Stage:
+        def stage(pending: Pending) -> None:
+            pending.insert(OUTBOX, event)
 
-        return work
+        return stage
 
-    def _set(self, **values: Any) -> Work:
+    def _set(self, **values: Any) -> Stage:
+        """Columns of the call's row (by column name, `from` included)."""
         values.setdefault("updated_at", _now())
+        shape = _call_update(tuple(values))
 
-        async def work(session: AsyncSession) -> None:
-            await session.execute(update(Call).where(Call.id == self.call_id).values(**values))
+        def stage(pending: Pending) -> None:
+            pending.update(shape, self.call_id, values)
 
-        return work
+        return stage
 
     async def commit(self, work: Work) -> None:
         """Any other piece of the call's writing (a Control API log entry) in the same batches."""
@@ -212,8 +215,34 @@ class CallHistory:
         if self._writer is not None:
             await self._writer.submit(work)
             return
-        async with self._db.write() as session:
-            await work(session)
+        await run_alone(self._db, work)
+
+
+Stage = Callable[[Pending], None]
+CALLS = cast(Table, Call.__table__)
+AI_SESSIONS = cast(Table, AiSession.__table__)
+OUTBOX = cast(Table, OutboxEvent.__table__)
+_END_AI = UpdateShape(AI_SESSIONS, "call_id", ("ended_at", "outcome", "updated_at"),
+                      open_column="ended_at")
+_CALL_UPDATES: dict[tuple[str, ...], UpdateShape] = {}
+
+
+def _call_update(columns: tuple[str, ...]) -> UpdateShape:
+    shape = _CALL_UPDATES.get(columns)
+    if shape is None:
+        shape = _CALL_UPDATES[columns] = UpdateShape(CALLS, "id", columns)
+    return shape
+
+
+def _staged(*stages: Stage | None) -> Staged:
+    """One piece made of several stages, in order."""
+    parts = [part for part in stages if part is not None]
+
+    def stage(pending: Pending) -> None:
+        for part in parts:
+            part(pending)
+
+    return Staged(stage)
 
 
 def _now() -> datetime:

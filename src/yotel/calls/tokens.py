@@ -14,12 +14,12 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, select, update
 from ulid import ULID
 
-from yotel.calls.writer import HistoryWriter, Work
+from yotel.calls.writer import HistoryWriter, Staged, run_alone
 from yotel.db.engine import Database
 from yotel.db.models import CallbackToken
 from yotel.domain.errors import AuthenticationError
@@ -27,6 +27,7 @@ from yotel.domain.scopes import CALLBACK_SCOPE
 from yotel.tenancy.principal import CredentialKind, Principal
 
 TOKEN_PREFIX = "yt_cb_"
+_TOKENS = cast(Table, CallbackToken.__table__)
 REFRESHING_LIFETIME = timedelta(minutes=30)
 SESSION_LIFETIME = timedelta(hours=24)
 _SHAPE = re.compile(r"^yt_cb_[0-9A-HJKMNP-TV-Z]{26}$")  # Crockford base32 ULID
@@ -61,16 +62,15 @@ class CallbackTokens:
 
     @staticmethod
     def prepare(*, call_id: str, tenant_id: str, lifetime: timedelta,
-                now: datetime | None = None) -> tuple[MintedToken, Work]:
+                now: datetime | None = None) -> tuple[MintedToken, Staged]:
         """A new token, and the work that stores its hash (to commit with the call's row)."""
         token = f"{TOKEN_PREFIX}{ULID()}"
-        expires_at = (now or datetime.now(UTC)) + lifetime
-
-        async def store(session: AsyncSession) -> None:
-            session.add(CallbackToken(token_hash=hash_token(token), call_id=call_id,
-                                      tenant_id=tenant_id, expires_at=expires_at))
-
-        return MintedToken(token, expires_at), store
+        created_at = now or datetime.now(UTC)
+        expires_at = created_at + lifetime
+        row = {"token_hash": hash_token(token), "call_id": call_id, "tenant_id": tenant_id,
+               "expires_at": expires_at, "created_at": created_at}
+        return MintedToken(token, expires_at), Staged(
+            lambda pending: pending.insert(_TOKENS, row))
 
     async def mint(self, *, call_id: str, tenant_id: str, lifetime: timedelta,
                    now: datetime | None = None) -> MintedToken:
@@ -79,8 +79,7 @@ class CallbackTokens:
         if self._writer is not None:
             await self._writer.submit(store)
         else:
-            async with self._db.write() as session:
-                await store(session)
+            await run_alone(self._db, store)
         return minted
 
     async def revoke_for_call(self, call_id: str, *, now: datetime | None = None) -> None:
