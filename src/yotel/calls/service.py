@@ -101,6 +101,15 @@ class Originate:
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """A call's voice agent and trunk, looked up before any SIP is sent."""
+
+    agent: VoiceAgentRecord
+    trunk: Trunk | None
+    to_uri: bool = False  # resolved for a SIP URI destination (no trunk)
+
+
+@dataclass(frozen=True)
 class _Pin:
     voice_agent_id: str | None
 
@@ -119,13 +128,25 @@ class CallService:
         self.directory = LocalDirectory()
 
     # -- outbound ----------------------------------------------------------------------------
-    async def originate(self, tenant_id: str, request: Originate) -> LiveCall:
-        """Place one call now; raises the documented errors before any SIP is sent."""
+    async def resolve(self, tenant_id: str, request: Originate) -> Resolved:
+        """What `originate` looks up before any SIP: the voice agent (page 000's hierarchy,
+        424 with none or a subprotocol this node does not offer) and the trunk (for a number,
+        ValidationError with none). The dialer resolves once for many of a campaign's calls."""
         agent = await resolve_voice_agent(
             self.voice_agents, tenant_id=tenant_id, flow_node=_Pin(request.voice_agent_id),
             campaign=_Pin(request.campaign_agent_id))
         check_subprotocol(agent, self.engine.config.audio_fork_subprotocols)
         trunk = await self._trunk(tenant_id, request)
+        return Resolved(agent, trunk, to_uri=_is_uri(request.to))
+
+    async def originate(self, tenant_id: str, request: Originate, *,
+                        resolved: Resolved | None = None) -> LiveCall:
+        """Place one call now; raises the documented errors before any SIP is sent.
+        `resolved`: what `resolve` returned for a request with the same agent pins, trunk and
+        kind of destination (number or SIP URI), reused instead of looked up again."""
+        if resolved is None or resolved.to_uri != _is_uri(request.to):
+            resolved = await self.resolve(tenant_id, request)
+        agent, trunk = resolved.agent, resolved.trunk
         call_id = new_id()
         if not await self.slots.acquire(agent.id, call_id, agent.max_concurrent,
                                         self.config.lease_ttl_s):
@@ -191,7 +212,7 @@ class CallService:
         return f"{self.config.public_url.rstrip('/')}/api/v1/calls/{call_id}/recording"
 
     async def _trunk(self, tenant_id: str, request: Originate) -> Trunk | None:
-        if request.to.startswith(("sip:", "sips:")):
+        if _is_uri(request.to):
             return None  # a SIP URI goes where it says
         trunk = await self.trunks.trunk_for(tenant_id, request.trunk_id)
         if trunk is None and self.engine.config.default_trunk is None:
@@ -327,9 +348,13 @@ def _hang_up_placed(placing: asyncio.Future[Call]) -> None:
         leg.scope.spawn(leg.hangup("hangup", reason="not needed any more"), name="abandon")
 
 
+def _is_uri(to: str) -> bool:
+    return to.startswith(("sip:", "sips:"))
+
+
 def _dial_string(to: str) -> str:
     """PRODUCT.md §8: `INVITE sip:<digits>@<trunk>` for a number; a SIP URI as it is."""
-    return to if to.startswith(("sip:", "sips:")) else _digits(to)
+    return to if _is_uri(to) else _digits(to)
 
 
 def _digits(number: str) -> str:

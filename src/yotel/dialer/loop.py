@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from yotel.aio.scope import TaskScope
 from yotel.calls.live import LeadContext, LiveCall
-from yotel.calls.service import CallService, Originate
+from yotel.calls.service import CallService, Originate, Resolved
 from yotel.db.engine import Database
 from yotel.dialer import callbacks as cb
 from yotel.dialer import claims
@@ -86,6 +86,8 @@ class Dialer:
         self._next_recovery = 0.0
         self._plans: list[CampaignPlan] = []
         self._next_plans = 0.0  # a busy loop re-reads campaigns and callbacks every poll_s
+        # Each campaign's voice agent and trunk, resolved once per plan read (docs/api.md).
+        self._resolved: dict[str, Resolved] = {}
 
     # -- the loop --------------------------------------------------------------------------
     async def recover_own(self) -> None:
@@ -125,6 +127,7 @@ class Dialer:
             # A stale plan cannot dial a paused campaign: the claim re-checks its status.
             self._next_plans = now_m + self.config.poll_s
             self._plans = await running_campaigns(self.db)
+            self._resolved.clear()  # agents and trunks are looked up again with the plans
             for gone in self._campaigns.keys() - {p.id for p in self._plans}:
                 del self._campaigns[gone]
         for plan in self._plans:
@@ -168,9 +171,10 @@ class Dialer:
         self.stats.claimed += len(leads)
         dial = await self._screen(plan, leads, now)
         state.bucket.take(len(dial), claimed_m)
+        resolved = await self._resolve(plan, dial[0]) if dial else None
         for lead in dial:
             self._in_flight += 1
-            self.scope.spawn(self._dial(plan, lead, claimed_m), name="dial")
+            self.scope.spawn(self._dial(plan, lead, claimed_m, resolved), name="dial")
         return state.bucket.wait_s(self.clock())
 
     async def _screen(self, plan: CampaignPlan, leads: list[claims.ClaimedLead],
@@ -194,26 +198,37 @@ class Dialer:
         self.stats.dnd_blocked += sum(lead.phone in blocked for lead in open_now)
         return [lead for lead in open_now if lead.phone not in blocked]
 
+    async def _resolve(self, plan: CampaignPlan, lead: claims.ClaimedLead) -> Resolved | None:
+        """The campaign's voice agent and trunk, looked up once per plan read instead of once
+        per call; None when they cannot be had (each call then looks them up itself and meets
+        the error on its own path: 424, no trunk, the database away)."""
+        resolved = self._resolved.get(plan.id)
+        if resolved is None:
+            try:
+                resolved = await self.calls.resolve(plan.tenant_id, _request(plan, lead))
+            except (MediaError, ValueError, OSError, YotelError):
+                return None
+            self._resolved[plan.id] = resolved
+        return resolved
+
     # -- one lead --------------------------------------------------------------------------
-    async def _dial(self, plan: CampaignPlan, lead: claims.ClaimedLead, claimed_m: float) -> None:
+    async def _dial(self, plan: CampaignPlan, lead: claims.ClaimedLead, claimed_m: float,
+                    resolved: Resolved | None) -> None:
         try:
-            await self._place(plan, lead, claimed_m)
+            await self._place(plan, lead, claimed_m, resolved)
         finally:
             self._in_flight -= 1
 
     async def _place(self, plan: CampaignPlan, lead: claims.ClaimedLead,
-                     claimed_m: float) -> None:
+                     claimed_m: float, resolved: Resolved | None) -> None:
         now = self.wall()
         if now >= lead.claimed_until - timedelta(seconds=self.config.claim_lease_s / 2):
             # Too late in the lease: recovery elsewhere may already have handed it on.
             await claims.release(self.db, self.config.node_id, [(lead.id, now)], now)
             return
-        request = Originate(
-            to=lead.phone, caller_id=plan.caller_id, trunk_id=plan.trunk_id,
-            lead=LeadContext(lead.id, lead.phone, lead.name, "dialing", lead.custom_fields),
-            campaign_id=plan.id, campaign_agent_id=plan.voice_agent_id)
         try:
-            live = await self.calls.originate(plan.tenant_id, request)
+            live = await self.calls.originate(plan.tenant_id, _request(plan, lead),
+                                              resolved=resolved)
         except MaxConcurrent as exc:
             await self._agent_busy(plan, lead, max(exc.retry_after_s, 0.2))
             return
@@ -329,3 +344,10 @@ class Dialer:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
         await self.flush()
+
+
+def _request(plan: CampaignPlan, lead: claims.ClaimedLead) -> Originate:
+    return Originate(
+        to=lead.phone, caller_id=plan.caller_id, trunk_id=plan.trunk_id,
+        lead=LeadContext(lead.id, lead.phone, lead.name, "dialing", lead.custom_fields),
+        campaign_id=plan.id, campaign_agent_id=plan.voice_agent_id)
