@@ -49,7 +49,7 @@ from yotel.db.models import Call
 from yotel.dialer import claims
 from yotel.leads.schemas import LeadIn
 from yotel.leads.service import LeadService
-from yotel.node import NodeServices, dialer_component
+from yotel.node import NodeServices, dialer_component, settle_heap
 from yotel.settings import Settings
 from yotel.tenancy.tenants import create_tenant
 from yotel.testing.sipp import start_sipp
@@ -130,6 +130,7 @@ async def run(args: argparse.Namespace, ai_url: str) -> dict[str, Any]:
         await node.start()
         campaign_id = await campaign(node, args, ai_url)
         dialer = dialer_component(settings, node)
+        settle_heap()  # as `yotel serve` does before it serves
         await dialer.start()
         stats = dialer.dialer.stats
         await asyncio.sleep(args.warmup)

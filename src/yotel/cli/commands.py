@@ -14,7 +14,7 @@ from yotel.cli.runner import Runner
 from yotel.db import migrate
 from yotel.db.engine import Database
 from yotel.domain.errors import ServiceUnavailable
-from yotel.node import NodeServices, dialer_component, webhook_component
+from yotel.node import NodeServices, dialer_component, settle_heap, webhook_component
 from yotel.settings import Settings
 from yotel.tenancy.api_keys import create_api_key
 from yotel.tenancy.tenants import create_tenant
@@ -94,6 +94,7 @@ async def _serve(settings: Settings, *, as_json: bool) -> None:
     webhooks = [webhook_component(settings, node)] if settings.webhooks_enabled else []
     runner = Runner([server, node, *dialer, *webhooks])
     runner.install_signal_handlers()
+    settle_heap()
     await runner.run(lambda: _announce(server, node, settings, as_json=as_json))
 
 

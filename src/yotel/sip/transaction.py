@@ -167,7 +167,21 @@ class ClientTransaction(_Base):
         else:
             self.state = State.COMPLETED
             self._start("K", self.config.t4, self.terminate)  # Timer K
-        self._on_response(response)
+        # The TU hears nothing more of this transaction (a retransmitted final is absorbed
+        # here): let go of its callbacks, so the call they belong to is not kept alive, with
+        # all its media objects, until Timer M, D or K (a heavy garbage-collector load at a
+        # hundred calls a second).
+        on_response, self._on_response, self._on_timeout = (
+            self._on_response, _ignore_response, _do_nothing)
+        on_response(response)
+
+
+def _ignore_response(_response: SipResponse) -> None:
+    return None
+
+
+def _do_nothing() -> None:
+    return None
 
 
 def non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
