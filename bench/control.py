@@ -1,12 +1,13 @@
 """Control API benchmark: `get_call_state` and `log` against live calls at rising rates.
 
-    python bench/control.py --seconds 10 [--calls 60] [--rates 100,250,500] [--backend sqlite]
+    python bench/control.py --seconds 10 [--calls 100] [--rates 100,250,500] [--backend sqlite]
     python bench/control.py --seconds 10 --backend postgres   # 127.0.0.1:5432/test + Redis
 
 A real `yotel serve` runs as a subprocess (so the load generator does not share its loop); it
 places `--calls` calls to a sipp UAS, each with a silent voice AI served from this process. The
 generator then sends verbs open-loop at each rate (half get_call_state, half log, round-robin
-over the calls: the plane allows 10/s per call, so the rate needs rate/10 calls) with a tenant
+over the calls: the plane allows 10/s per call, so the rate needs rate/10 calls, and rate/5
+leave room for arrivals bunched by jitter) with a tenant
 key holding `ai_sessions:control_admin`, on keep-alive connections of a minimal HTTP/1.1 client
 (`rawhttp.py`: httpx would make the generator the bottleneck). Latency is from send to full
 response. `node_cpu_ms`
@@ -48,7 +49,7 @@ YOTEL = str(Path(sys.executable).with_name("yotel"))
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per rate")
-    parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--rates", default="100,250,500", help="verbs/s, comma-separated")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--verbs", default="get_call_state,log",

@@ -14,13 +14,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+class StaleConnectionError(ConnectionError):
+    """The server had closed the pooled connection: the request was not answered at all."""
+
+
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.reusable = True
 
     async def exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
         self.writer.write(head + body)
-        status_line = await self.reader.readuntil(b"\r\n")
+        try:
+            status_line = await self.reader.readuntil(b"\r\n")
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                raise
+            raise StaleConnectionError from exc  # closed before it answered anything
         status = int(status_line.split(b" ", 2)[1])
         length, closing = 0, False
         while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
@@ -31,8 +41,7 @@ class Connection:
             elif name == b"connection" and value.strip().lower() == b"close":
                 closing = True
         payload = await self.reader.readexactly(length)
-        if closing:
-            raise ConnectionResetError("server closed the connection")
+        self.reusable = not closing
         return status, payload
 
     def close(self) -> None:
@@ -52,14 +61,33 @@ class RawClient:
         body = json.dumps(payload).encode()
         head = (f"POST {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}\r\n{self.fixed}"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-        connection = self.idle.pop() if self.idle else await self._open()
+        wire = head.encode()
+        while self.idle:  # a pooled connection the server closed meanwhile (its keep-alive
+            connection = self.idle.pop()  # timeout) fails before any reply: try the next
+            try:
+                reply = await connection.exchange(wire, body)
+            except StaleConnectionError:
+                connection.close()
+                continue
+            except BaseException:
+                connection.close()
+                raise
+            self._release(connection)
+            return reply
+        connection = await self._open()
         try:
-            reply = await connection.exchange(head.encode(), body)
+            reply = await connection.exchange(wire, body)
         except BaseException:
             connection.close()
             raise
-        self.idle.append(connection)
+        self._release(connection)
         return reply
+
+    def _release(self, connection: Connection) -> None:
+        if connection.reusable:
+            self.idle.append(connection)
+        else:
+            connection.close()
 
     async def _open(self) -> Connection:
         self.opened += 1
