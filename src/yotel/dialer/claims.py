@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yotel.db.engine import Database
@@ -138,31 +138,62 @@ def _mine(lead_id: str, node_id: str) -> Any:
 
 async def settle(db: Database, settlements: Sequence[Settlement], now: datetime) -> int:
     """Write dialled leads' verdicts in one transaction; how many changed. A lead is settled
-    once per call: the update needs it `dialing` and its `last_call_id` not this call yet."""
-    changed = 0
+    once per call: the update needs it `dialing` and its `last_call_id` not this call yet.
+    The leads are read (and locked) first, so the writes are two executemany statements
+    whose effect is known without their row counts (asyncpg reports none for a batch)."""
+    if not settlements:
+        return 0
+    handed_back: list[dict[str, Any]] = []
+    counted: list[dict[str, Any]] = []
     async with db.write() as session:
+        dialing = await _dialing(session, sorted({item.lead_id for item in settlements}))
         for item in settlements:
+            if item.lead_id not in dialing:
+                continue
+            last_call_id = dialing[item.lead_id]
             call_id = item.call_id or await newest_call(session, item.lead_id)
             if call_id is None or call_id == item.previous_call_id:
-                result = await session.execute(
-                    update(Lead).where(Lead.id == item.lead_id, Lead.status == "dialing")
-                    .values(status="pending", claimed_by=None, claimed_until=None,
-                            next_attempt_at=now, updated_at=now)
-                    .execution_options(synchronize_session=False))
-                changed += result.rowcount or 0  # type: ignore[attr-defined]
-                continue
-            verdict = item.verdict
-            result = await session.execute(
-                update(Lead).where(Lead.id == item.lead_id, Lead.status == "dialing",
-                                   or_(Lead.last_call_id.is_(None),
-                                       Lead.last_call_id != call_id))
-                .values(status=verdict.status, attempts=verdict.attempts,
-                        last_outcome=item.outcome, last_call_id=call_id,
-                        next_attempt_at=verdict.next_attempt_at, claimed_by=None,
-                        claimed_until=None, updated_at=now)
-                .execution_options(synchronize_session=False))
-            changed += result.rowcount or 0  # type: ignore[attr-defined]
-    return changed
+                del dialing[item.lead_id]  # no longer `dialing` for a later item
+                handed_back.append({"lead_id": item.lead_id})
+            elif call_id != last_call_id:
+                del dialing[item.lead_id]
+                verdict = item.verdict
+                counted.append({"lead_id": item.lead_id, "call_id": call_id,
+                                "status": verdict.status, "attempts": verdict.attempts,
+                                "outcome": item.outcome, "due": verdict.next_attempt_at})
+        connection = await session.connection()
+        if handed_back:
+            await connection.execute(_HAND_BACK, [row | {"now": now} for row in handed_back])
+        if counted:
+            await connection.execute(_COUNT, [row | {"now": now} for row in counted])
+    return len(handed_back) + len(counted)
+
+
+async def _dialing(session: AsyncSession, lead_ids: list[str]) -> dict[str, str | None]:
+    """The `dialing` leads among `lead_ids` (locked until the transaction ends), with their
+    `last_call_id`."""
+    rows = await session.execute(
+        select(Lead.id, Lead.last_call_id)
+        .where(Lead.id.in_(lead_ids), Lead.status == "dialing").with_for_update())
+    return {lead_id: last_call_id for lead_id, last_call_id in rows.all()}
+
+
+_LEADS = cast(Table, Lead.__table__)
+# The same conditions as the read above, so a statement never changes a row it should not.
+_HAND_BACK = (
+    _LEADS.update()
+    .where(_LEADS.c.id == bindparam("lead_id"), _LEADS.c.status == "dialing")
+    .values(status="pending", claimed_by=None, claimed_until=None,
+            next_attempt_at=bindparam("now"), updated_at=bindparam("now")))
+_COUNT = (
+    _LEADS.update()
+    .where(_LEADS.c.id == bindparam("lead_id"), _LEADS.c.status == "dialing",
+           or_(_LEADS.c.last_call_id.is_(None),
+               _LEADS.c.last_call_id != bindparam("call_id")))
+    .values(status=bindparam("status"), attempts=bindparam("attempts"),
+            last_outcome=bindparam("outcome"), last_call_id=bindparam("call_id"),
+            next_attempt_at=bindparam("due"), claimed_by=None, claimed_until=None,
+            updated_at=bindparam("now")))
 
 
 async def newest_call(session: AsyncSession, lead_id: str) -> str | None:

@@ -198,13 +198,25 @@ class StereoRecorder:
             raise RuntimeError("the recorder is already closed")
         self._closed = True
         self.resume()
-        self._flush()
+        # The last ticks and the header patch go in one trip to the worker (a short call's
+        # whole recording: one thread hop, not two).
+        ticks, self._pending = self._pending, []
+        size = self._frames * FRAME * 4
         try:
             if self._write_chain is not None:
                 await self._write_chain
-        finally:
-            await asyncio.to_thread(self._finish, self._frames * FRAME * 4)
+        except BaseException:
+            await asyncio.to_thread(self._finish, size)  # a failed write fails the rest
+            raise
+        await asyncio.to_thread(self._write_last, ticks, size)
         return RecordingResult(self.path, self.duration_s, list(self.pauses))
+
+    def _write_last(self, ticks: list[Tick], data_bytes: int) -> None:
+        try:
+            if ticks:
+                self._render_and_write(ticks)
+        finally:
+            self._finish(data_bytes)
 
     def _finish(self, data_bytes: int) -> None:
         if self._file is None:

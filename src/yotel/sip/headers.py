@@ -33,6 +33,8 @@ def canonical(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split on commas outside quotes and angle brackets."""
+    if '"' not in value and "<" not in value:  # the usual Via, Allow, ...: every comma splits
+        return [p for p in (part.strip() for part in value.split(",")) if p]
     parts: list[str] = []
     depth, quoted, start = 0, False, 0
     for i, ch in enumerate(value):
