@@ -16,7 +16,8 @@ from the OS's CSPRNG in bulk: websockets asks it for four bytes per frame, a sys
 frame that was a tenth of the media clock's time at 100 calls.
 
 Besides `connect(create_connection=...)` (documented), this relies on websockets' connection
-internals `protocol`, `paused`, `send_data()` and `recv_messages.pause/resume` (checked with
+internals `protocol` (its `state`, `expect_continuation_frame`), `paused`, `send_data()` and
+`recv_messages.pause/resume` (checked with
 websockets 17.4; the fork's socket tests fail loudly if an upgrade changes them).
 """
 
