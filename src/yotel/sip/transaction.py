@@ -78,7 +78,10 @@ class _Base:
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
-        self.on_terminated()
+        # Called once; dropping it breaks the cycle with the table's `forget` closure, so a
+        # finished transaction is freed at once instead of by a full garbage collection.
+        on_terminated, self.on_terminated = self.on_terminated, _do_nothing
+        on_terminated()
 
 
 class ClientTransaction(_Base):
