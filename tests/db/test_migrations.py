@@ -46,7 +46,7 @@ def test_migrations_ship_inside_the_package() -> None:
     # `yotel db upgrade` must work from an installed wheel, whatever the working directory.
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert migrate.MIGRATIONS_DIR.parent.name == "db"
-    assert migrate.head_revision() == "0005"
+    assert migrate.head_revision() == "0006"
 
 
 async def test_0002_upgrades_a_0001_database_with_data_and_downgrades_back(

@@ -55,7 +55,7 @@ async def _indexes(db: Database, table: str) -> set[str]:
             lambda c: {index["name"] for index in inspect(c).get_indexes(table)})
 
 
-async def test_0005_swaps_the_dispatch_indexes_for_partial_ones_and_back(
+async def test_0005_and_0006_swap_the_dispatch_indexes_for_a_partial_one_and_back(
         scratch_database_url: str) -> None:
     db = Database(scratch_database_url)
     waiting = {"ix_webhook_deliveries_waiting_due", "ix_webhook_deliveries_waiting_order"}
@@ -67,6 +67,10 @@ async def test_0005_swaps_the_dispatch_indexes_for_partial_ones_and_back(
         deliveries = await _indexes(db, "webhook_deliveries")
         assert waiting <= deliveries and not full & deliveries
         assert "ix_outbox_events_undispatched" in await _indexes(db, "outbox_events")
+        await migrate.upgrade(db, "0006")  # one partial index over waiting rows
+        deliveries = await _indexes(db, "webhook_deliveries")
+        assert "ix_webhook_deliveries_waiting_order" in deliveries
+        assert "ix_webhook_deliveries_waiting_due" not in deliveries
         assert await migrate.schema_diff(db) == []
         await migrate.downgrade(db, "0004")
         deliveries = await _indexes(db, "webhook_deliveries")

@@ -49,11 +49,10 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "event_id",
                          name="uq_webhook_deliveries_endpoint_id_event_id"),
-        # The dispatcher's claim: waiting rows by due time, and the per-endpoint order of a
-        # call's waiting events (the predecessor check). Partial (migration 0005): delivered
-        # rows, the bulk of the table, are never read by a claim.
-        Index("ix_webhook_deliveries_waiting_due", "next_attempt_at",
-              postgresql_where=text(WAITING), sqlite_where=text(WAITING)),
+        # The dispatcher's claim: the waiting rows, and the per-endpoint order of a call's
+        # waiting events (the predecessor check). Partial (migration 0005): delivered rows,
+        # the bulk of the table, are never read by a claim; the only one over waiting rows
+        # (0006), so a plan cannot check order through one that does not fit.
         Index("ix_webhook_deliveries_waiting_order", "endpoint_id", "call_id", "sequence",
               postgresql_where=text(WAITING), sqlite_where=text(WAITING)),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),

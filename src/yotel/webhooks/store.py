@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Integer,
     and_,
+    any_,
     bindparam,
     exists,
     func,
@@ -175,15 +175,22 @@ def _waiting(row: Any) -> Any:
 _NOW = bindparam("now", type_=_DELIVERY.c.next_attempt_at.type)
 _LIMIT = bindparam("limit", type_=Integer)
 
-_FAN_OUT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id.in_(
-        select(_OUTBOX.c.id).where(_OUTBOX.c.dispatched_at.is_(None))
-        .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id).limit(_LIMIT)
-        .with_for_update(skip_locked=True).scalar_subquery()))
-    .values(dispatched_at=_NOW)
-    .returning(_OUTBOX.c.id, _OUTBOX.c.tenant_id, _OUTBOX.c.call_id, _OUTBOX.c.type,
-               _OUTBOX.c.sequence, _OUTBOX.c.payload))
+def _picked(column: Any, locked: Any) -> dict[str, Any]:
+    """`column` is one of the rows `locked` selects, per dialect. PostgreSQL gets
+    `= ANY (ARRAY(subquery))`: the subquery runs once, then the rows are fetched by key. As
+    `IN (subquery)` or a join the planner may scan the whole table and rescan the subquery
+    per row when its statistics are stale (the shared test server never vacuums: seconds)."""
+    subquery = locked.scalar_subquery()
+    return {"postgresql": column == any_(func.ARRAY(subquery)), "sqlite": column.in_(subquery)}
+
+
+_FAN_OUT = {dialect: update(_OUTBOX).where(where).values(dispatched_at=_NOW)
+            .returning(_OUTBOX.c.id, _OUTBOX.c.tenant_id, _OUTBOX.c.call_id, _OUTBOX.c.type,
+                       _OUTBOX.c.sequence, _OUTBOX.c.payload)
+            for dialect, where in _picked(
+                _OUTBOX.c.id, select(_OUTBOX.c.id).where(_OUTBOX.c.dispatched_at.is_(None))
+                .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id).limit(_LIMIT)
+                .with_for_update(skip_locked=True)).items()}
 _TENANT_ENDPOINTS = select(*_ENDPOINT_COLUMNS).where(
     _ENDPOINT.c.tenant_id.in_(bindparam("tenants", expanding=True)), _ENDPOINT.c.enabled)
 _ENDPOINTS_BY_ID = select(*_ENDPOINT_COLUMNS).where(
@@ -217,44 +224,37 @@ _HAS_WORK = select(or_(exists().where(_OUTBOX.c.dispatched_at.is_(None)),
                        exists(_due_query())))
 _CLAIMED_COLUMNS = (_DELIVERY.c.id, _DELIVERY.c.endpoint_id, _DELIVERY.c.event_id,
                     _DELIVERY.c.attempts, _DELIVERY.c.call_id, _DELIVERY.c.sequence)
-# Whether a claimed head has later waiting deliveries of its call for its endpoint (text:
-# a RETURNING clause is rendered with bare column names, which a subquery would rebind).
-_HAS_LATER = literal_column(
-    "EXISTS (SELECT 1 FROM webhook_deliveries AS later"
-    " WHERE later.endpoint_id = webhook_deliveries.endpoint_id"
-    " AND later.call_id = webhook_deliveries.call_id"
-    " AND later.sequence > webhook_deliveries.sequence"
-    " AND later.status IN ('pending', 'failed'))", Boolean)
-_CLAIM_HEADS = (
+
+
+def _claim_statements(locked: Any) -> dict[str, Any]:
+    """Claim the rows `locked` selects (by dialect), returning them."""
+    return {dialect: update(_DELIVERY).where(where)
+            .values(claimed_by=bindparam("node"), claimed_until=bindparam("until"))
+            .returning(*_CLAIMED_COLUMNS)
+            for dialect, where in _picked(_DELIVERY.c.id, locked).items()}
+
+
+_CLAIM_HEADS = _claim_statements(
+    _due_query().order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.call_id,
+                          _DELIVERY.c.sequence)
+    .limit(_LIMIT).with_for_update(skip_locked=True, of=_DELIVERY))
+# The waiting deliveries of the heads' calls (plain read: every row, none skipped, so a row's
+# place in its call's list is its place in the queue).
+_FOLLOWERS = (
+    select(*_CLAIMED_COLUMNS, _DELIVERY.c.next_attempt_at, _DELIVERY.c.claimed_until,
+           _blocked_in_outbox(_DELIVERY).label("held_back"))
+    .where(tuple_(_DELIVERY.c.endpoint_id, _DELIVERY.c.call_id).in_(
+        bindparam("pairs", expanding=True)), _waiting(_DELIVERY))
+    .order_by(_DELIVERY.c.endpoint_id, _DELIVERY.c.call_id, _DELIVERY.c.sequence)
+    .limit(_LIMIT))
+# Claims the chosen followers that are still waiting and unclaimed by their keys (a row
+# changed since it was read is left out: the chain ends before it).
+_CLAIM_FOLLOWERS = (
     update(_DELIVERY)
-    .where(_DELIVERY.c.id.in_(
-        _due_query().order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.call_id,
-                              _DELIVERY.c.sequence)
-        .limit(_LIMIT).with_for_update(skip_locked=True, of=_DELIVERY).scalar_subquery()))
+    .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _waiting(_DELIVERY),
+           or_(_DELIVERY.c.claimed_until.is_(None), _DELIVERY.c.claimed_until < _NOW))
     .values(claimed_by=bindparam("node"), claimed_until=bindparam("until"))
-    .returning(*_CLAIMED_COLUMNS, _HAS_LATER.label("has_later")))
-
-
-def _followers_query() -> Any:
-    row = _DELIVERY
-    earlier = _DELIVERY.alias("earlier")
-    waiting_before = (select(func.count()).where(
-        earlier.c.endpoint_id == row.c.endpoint_id, earlier.c.call_id == row.c.call_id,
-        earlier.c.sequence < row.c.sequence, _waiting(earlier))
-        .scalar_subquery())
-    return (select(*_CLAIMED_COLUMNS, row.c.next_attempt_at, row.c.claimed_until,
-                   waiting_before.label("waiting_before"),
-                   _blocked_in_outbox(row).label("held_back"))
-            .where(tuple_(row.c.endpoint_id, row.c.call_id).in_(
-                bindparam("pairs", expanding=True)),
-                _waiting(row), waiting_before < bindparam("max_chain", type_=Integer))
-            .order_by(row.c.endpoint_id, row.c.call_id, row.c.sequence)
-            .limit(_LIMIT).with_for_update(skip_locked=True, of=row))
-
-
-_FOLLOWERS = _followers_query()
-_CLAIM_IDS = (update(_DELIVERY).where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)))
-              .values(claimed_by=bindparam("node"), claimed_until=bindparam("until")))
+    .returning(*_CLAIMED_COLUMNS))
 _RELEASE = (update(_DELIVERY)
             .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
                    _DELIVERY.c.claimed_by == bindparam("node"))
@@ -265,7 +265,8 @@ async def _fan_out(connection: AsyncConnection, limit: int, now: datetime, seen:
     """Turn up to `limit` undispatched events into deliveries; the number of events taken."""
     if limit <= 0:
         return 0
-    events = (await connection.execute(_FAN_OUT, {"limit": limit, "now": now})).all()
+    events = (await connection.execute(_FAN_OUT[connection.dialect.name],
+                                       {"limit": limit, "now": now})).all()
     if not events:
         return 0
     seen.payloads.update((event.id, event.payload) for event in events)
@@ -291,10 +292,10 @@ async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime) -> 
     """Claim up to `claim_limit` due chain heads for `lease_s` seconds, and with each its
     call's next deliveries for the endpoint."""
     until = now + timedelta(seconds=plan.lease_s)
-    heads = (await connection.execute(_CLAIM_HEADS, {
+    heads = (await connection.execute(_CLAIM_HEADS[connection.dialect.name], {
         "now": now, "until": until, "node": plan.node_id, "limit": plan.claim_limit,
         "skip": list(plan.skip_endpoints)})).all()
-    chained = [head for head in heads if head.has_later and head.call_id is not None]
+    chained = [head for head in heads if head.call_id is not None]
     if not chained or plan.max_chain <= 1:
         return list(heads)
     return [*heads, *await _claim_followers(connection, chained, plan, now, until)]
@@ -302,39 +303,62 @@ async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime) -> 
 
 async def _claim_followers(connection: AsyncConnection, heads: Sequence[DbRow],
                            plan: PassPlan, now: datetime, until: datetime) -> list[DbRow]:
-    """The waiting deliveries after each head, as long as each is due, unclaimed, not held
-    back by an event still in the outbox, and has exactly the chain so far before it (a row
-    another transaction holds is skipped by the lock, and the count shows the gap)."""
-    candidates = (await connection.execute(_FOLLOWERS, {
+    """The waiting deliveries right after each head, as long as each is due, unclaimed and
+    not held back by an event still in the outbox."""
+    waiting = (await connection.execute(_FOLLOWERS, {
         "pairs": [(head.endpoint_id, head.call_id) for head in heads],
-        "max_chain": plan.max_chain, "limit": len(heads) * plan.max_chain})).all()
-    followers = _chains(heads, candidates, now, plan.max_chain)
-    if followers:
-        await connection.execute(_CLAIM_IDS, {
-            "ids": [f.id for f in followers], "node": plan.node_id, "until": until})
+        "limit": len(heads) * plan.max_chain * 2})).all()
+    chosen = _chains(heads, waiting, now, plan.max_chain)
+    if not chosen:
+        return []
+    claimed = {row.id: row for row in (await connection.execute(_CLAIM_FOLLOWERS, {
+        "ids": [row.id for row in chosen], "now": now, "node": plan.node_id,
+        "until": until})).all()}
+    followers, dropped = _unbroken(chosen, claimed)
+    if dropped:  # behind a row another transaction held: not this chain's to send now
+        await _release(connection, dropped, plan.node_id)
     return followers
 
 
-def _chains(heads: Sequence[DbRow], candidates: Sequence[DbRow], now: datetime,
+def _chains(heads: Sequence[DbRow], waiting: Sequence[DbRow], now: datetime,
             max_chain: int) -> list[DbRow]:
-    """Each head's contiguous run of sendable followers (candidates sorted by sequence)."""
-    length = {(head.endpoint_id, head.call_id): 1 for head in heads}
-    start = {(head.endpoint_id, head.call_id): head.sequence for head in heads}
-    stopped: set[tuple[str, str]] = set()
+    """Each head's run of sendable followers: `waiting` holds all waiting deliveries of the
+    heads' calls, sorted by sequence, so the head must come first and each follower next."""
+    head_ids = {head.id for head in heads}
+    length: dict[tuple[str, str], int] = {}
     followers: list[DbRow] = []
-    for candidate in candidates:
-        key = (candidate.endpoint_id, candidate.call_id)
-        if key in stopped or candidate.sequence <= start[key]:
+    for row in waiting:
+        key = (row.endpoint_id, row.call_id)
+        if key not in length:  # the call's first waiting delivery: the chain goes on only
+            length[key] = 1 if row.id in head_ids else max_chain  # from our own head
             continue
-        sendable = (candidate.waiting_before == length[key] and length[key] < max_chain
-                    and candidate.next_attempt_at <= now and not candidate.held_back
-                    and (candidate.claimed_until is None or candidate.claimed_until < now))
+        sendable = (length[key] < max_chain and row.next_attempt_at <= now
+                    and not row.held_back
+                    and (row.claimed_until is None or row.claimed_until < now))
         if not sendable:
-            stopped.add(key)
+            length[key] = max_chain
             continue
         length[key] += 1
-        followers.append(candidate)
+        followers.append(row)
     return followers
+
+
+def _unbroken(chosen: Sequence[DbRow],
+              claimed: dict[str, DbRow]) -> tuple[list[DbRow], list[str]]:
+    """The chosen followers up to the first one the claim could not take, per chain; and the
+    claimed ids beyond that point."""
+    broken: set[tuple[str, str]] = set()
+    kept: list[DbRow] = []
+    dropped: list[str] = []
+    for row in chosen:
+        key = (row.endpoint_id, row.call_id)
+        if key in broken or row.id not in claimed:
+            broken.add(key)
+            if row.id in claimed:
+                dropped.append(row.id)
+            continue
+        kept.append(claimed[row.id])
+    return kept, dropped
 
 
 async def _load_missing(connection: AsyncConnection, claimed: Sequence[DbRow],
