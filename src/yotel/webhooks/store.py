@@ -1,22 +1,26 @@
 """The dispatcher's side of the database: fan events out into deliveries, claim due
-deliveries, record attempts. Core statements on one connection (no ORM objects): a pass moves
-hundreds of rows, and the statement count, not the rows, sets its time.
+deliveries, record attempts. Core statements built once, on one connection (no ORM objects): a
+pass moves hundreds of rows, and the statement count, not the rows, sets its time.
 
 - Fan-out marks up to `limit` undispatched outbox events dispatched in one
-  `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` (the `BEGIN IMMEDIATE`
-  writer lock on SQLite), inserts one delivery per matching enabled endpoint (`ON CONFLICT DO
-  NOTHING` on the (endpoint, event) key, so a repeated fan-out adds nothing), in one transaction.
-- A claim is `UPDATE … SET claimed_by, claimed_until WHERE id IN (SELECT … FOR UPDATE SKIP
-  LOCKED)`: two dispatchers never hold the same row, and a claim lapses (a crashed node) after
-  `lease_s`. A delivery is due only when no earlier event of its call is still undelivered for
-  the same endpoint, nor still waiting in the outbox: a call's events go out in order.
+  `UPDATE … WHERE id = ANY (ARRAY(SELECT … FOR UPDATE SKIP LOCKED)) RETURNING` (`id IN (…)`
+  and the `BEGIN IMMEDIATE` writer lock on SQLite), inserts one delivery per matching enabled
+  endpoint (`ON CONFLICT DO NOTHING` on the (endpoint, event) key, so a repeated fan-out adds
+  nothing), in one transaction.
+- A claim is `UPDATE … SET claimed_by, claimed_until` of the rows a `SELECT … FOR UPDATE SKIP
+  LOCKED` picks (same shape): two dispatchers never hold the same row, and a claim lapses (a
+  crashed node) after `lease_s`. A delivery is due only when no earlier event of its call is
+  still waiting for the same endpoint, nor still in the outbox: a call's events go out in order.
 - A claimed head (the earliest waiting delivery of its call for its endpoint) takes its call's
   next waiting deliveries with it, as one chain the dispatcher sends in order, stopping at the
-  first failure. No other node can claim them meanwhile (the head blocks them), and a chain only
-  grows over rows that were all waiting, due and unclaimed in one snapshot and are locked by
-  this transaction, so a call's events still go out one at a time and in order; a burst of a
-  call's events costs one pass instead of one pass per event.
+  first failure. No other node can claim them meanwhile (the head blocks them); the chain grows
+  over the rows right after the head, read in one snapshot, each due, unclaimed and not held
+  back by the outbox, and claimed by key only if still so (a row changed meanwhile ends the
+  chain). A call's events still go out one at a time and in order, and a backlog of a call's
+  events costs one pass instead of one pass per event.
 - An attempt's result is written only while the row is still this node's claim.
+- The order checks and the claim's scan read the partial index over waiting deliveries
+  (migrations 0005, 0006), so their cost follows the backlog, not the delivered history.
 """
 
 from __future__ import annotations
