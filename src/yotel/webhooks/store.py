@@ -26,8 +26,9 @@ pass moves hundreds of rows, and the statement count, not the rows, sets its tim
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,6 +136,15 @@ class _Seen:
 
     endpoints: dict[str, DbRow]
     payloads: dict[str, dict[str, Any]]
+    fanned_calls: Counter[str | None] = field(default_factory=Counter)  # this pass's events
+
+    def may_have_followers(self, head: DbRow) -> bool:
+        """Whether later deliveries may wait behind `head`: it was retried, or fanned out in
+        an earlier pass (it waited behind something), or its call had more events in this
+        pass's fan-out. A head fanned out alone just now (the steady case) skips the chain
+        query; a follower it misses would go out as a head of a later pass anyway."""
+        return (head.attempts > 0 or head.event_id not in self.payloads
+                or self.fanned_calls[head.call_id] > 1)
 
 
 async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt],
@@ -148,7 +158,7 @@ async def dispatch_pass(db: Database, box: SecretBox, finished: Sequence[Attempt
         await _record(connection, finished, plan)
         await _release(connection, unsent, plan.node_id)
         fanned = await _fan_out(connection, plan.fan_out_limit, now, seen)
-        rows = await _claim(connection, plan, now) if plan.claim_limit > 0 else []
+        rows = await _claim(connection, plan, now, seen) if plan.claim_limit > 0 else []
         await _load_missing(connection, rows, seen)
     until = now + timedelta(seconds=plan.lease_s)
     claimed_endpoints = {row.endpoint_id for row in rows}
@@ -274,6 +284,7 @@ async def _fan_out(connection: AsyncConnection, limit: int, now: datetime, seen:
     if not events:
         return 0
     seen.payloads.update((event.id, event.payload) for event in events)
+    seen.fanned_calls.update(event.call_id for event in events)
     endpoints = (await connection.execute(
         _TENANT_ENDPOINTS, {"tenants": list({event.tenant_id for event in events})})).all()
     seen.endpoints.update((endpoint.id, endpoint) for endpoint in endpoints)
@@ -292,14 +303,16 @@ def _delivery_row(event: DbRow, endpoint_id: str, now: datetime) -> dict[str, An
             "next_attempt_at": now, "created_at": now, "updated_at": now}
 
 
-async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime) -> list[DbRow]:
+async def _claim(connection: AsyncConnection, plan: PassPlan, now: datetime,
+                 seen: _Seen) -> list[DbRow]:
     """Claim up to `claim_limit` due chain heads for `lease_s` seconds, and with each its
     call's next deliveries for the endpoint."""
     until = now + timedelta(seconds=plan.lease_s)
     heads = (await connection.execute(_CLAIM_HEADS[connection.dialect.name], {
         "now": now, "until": until, "node": plan.node_id, "limit": plan.claim_limit,
         "skip": list(plan.skip_endpoints)})).all()
-    chained = [head for head in heads if head.call_id is not None]
+    chained = [head for head in heads
+               if head.call_id is not None and seen.may_have_followers(head)]
     if not chained or plan.max_chain <= 1:
         return list(heads)
     return [*heads, *await _claim_followers(connection, chained, plan, now, until)]
