@@ -5,6 +5,7 @@ it with the token from its metadata frame. Each verb's observable effect, and ev
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -241,3 +242,42 @@ async def _until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
             if value:
                 return value
             await asyncio.sleep(0.05)
+
+
+async def test_the_hot_path_answers_as_the_fastapi_route_does(live: Live) -> None:
+    """api/control_fast.py takes a JSON body that is a valid verb; sent as another JSON media
+    type (`application/*+json`, which FastAPI reads as JSON too) the same request goes through
+    the FastAPI route. Both must answer alike."""
+    other = str(uuid.uuid4())
+    cases: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        (live.call_id, {"event": "get_call_state"}, {}),
+        (live.call_id, {"event": "log", "metadata": {"n": 1}}, {}),
+        (live.call_id, {"event": "mute", "target": "agent"}, {}),
+        (other, {"event": "get_call_state"}, {}),  # another call's token: 403
+        (live.call_id, {"event": "get_call_state"}, {"Authorization": "Bearer yt_cb_nope"}),
+        (live.call_id, {"event": "get_call_state"}, {"Authorization": "Basic x"}),
+        (live.call_id, {"event": "play_audio", "tts_text": "hi"}, {}),  # 422 from the verb
+    ]
+    for call_id, body, headers in cases:
+        answers = []
+        for content_type in ("application/json", "application/vnd.test+json"):
+            sent = {"Authorization": f"Bearer {live.token}", "Content-Type": content_type,
+                    **headers}
+            reply = await live.http.post(f"/api/v1/ai-sessions/{call_id}/control",
+                                         content=json.dumps(body), headers=sent)
+            answers.append(_comparable(reply))
+            await asyncio.sleep(0.25)  # stay under the rate limit
+        assert answers[0] == answers[1], (body, headers, answers)
+    assert (await live.ok("get_call_state"))["is_muted"] == {"caller": False, "agent": True}
+
+
+def _comparable(reply: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    body = reply.json()
+    if "dispatched_at" in body:
+        body["dispatched_at"] = "…"
+    if "error" in body:
+        body["error"]["request_id"] = "…"
+    headers = {k: v for k, v in reply.headers.items()
+               if k.lower().startswith("ratelimit-limit") or k.lower() in (
+                   "content-type", "retry-after", "www-authenticate")}
+    return reply.status_code, body, headers

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
+from yotel.api.control_fast import ControlFastPath
 from yotel.api.errors import install_error_handlers
 from yotel.api.metrics import HttpMetrics
 from yotel.api.middleware import DEFAULT_MAX_BODY_BYTES, RequestContextMiddleware
@@ -87,6 +88,8 @@ def create_app(settings: Settings, *, counters: Counters | None = None,
     metrics = HttpMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # Added first, so it runs inside RequestContextMiddleware (request id, limits, screens, log).
+    app.add_middleware(ControlFastPath, prefix=API_PREFIX)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=max_body_bytes)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(voice_agents.router)

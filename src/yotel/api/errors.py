@@ -122,6 +122,12 @@ def from_http_exception(exc: StarletteHTTPException) -> YotelError:
 
 async def _on_yotel_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, YotelError)
+    return yotel_error_response(request, exc)
+
+
+def yotel_error_response(request: Request, exc: YotelError) -> JSONResponse:
+    """The answer to an error of ours raised while serving `request` (the app's handler, and
+    the Control API's hot path, `api/control_fast.py`)."""
     if exc.status >= 500:
         log.error("server error %s: %s", request_id_of(request), exc.message)
     return error_response(exc, request_id_of(request), request_values(request))

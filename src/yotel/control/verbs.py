@@ -234,17 +234,14 @@ async def _append_log(ctx: VerbContext, entry: dict[str, Any]) -> None:
         logs = [*row.metadata_.get("logs", []), entry][-MAX_ENTRIES:]
         row.metadata_ = {**row.metadata_, "logs": logs}
 
-    if ctx.live is not None:  # group commit with every live call's writes (calls/writer.py)
-        ai_log = ctx.live.ai_log
-        version, appended = ai_log.append(entry)
-
-        async def write(session: AsyncSession) -> None:
-            await ai_log.write(session, version)
-
+    live = ctx.live
+    if live is not None:  # group commit with every live call's writes (calls/writer.py)
+        if live.ai is None or not live.ai.started:  # its ai_sessions row is not written
+            raise Conflict("the call has no AI session yet")
         try:
-            await ctx.live.history.commit(write)
+            await live.history.commit(live.ai_log.append(entry))
         except BaseException:
-            ai_log.forget(appended)
+            live.ai_log.forget(entry)
             raise
         return
     async with ctx.db.write() as session:
