@@ -55,33 +55,27 @@ class RawClient:
         self.prefix = parts.path.rstrip("/")
         self.fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.idle: list[Connection] = []
-        self.opened = 0
 
     async def post(self, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:
         body = json.dumps(payload).encode()
         head = (f"POST {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}\r\n{self.fixed}"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
         wire = head.encode()
-        while self.idle:  # a pooled connection the server closed meanwhile (its keep-alive
-            connection = self.idle.pop()  # timeout) fails before any reply: try the next
+        while True:
+            pooled = bool(self.idle)
+            connection = self.idle.pop() if pooled else await self._open()
             try:
                 reply = await connection.exchange(wire, body)
             except StaleConnectionError:
                 connection.close()
-                continue
+                if pooled:  # the server's keep-alive timeout closed it meanwhile: the next
+                    continue
+                raise
             except BaseException:
                 connection.close()
                 raise
             self._release(connection)
             return reply
-        connection = await self._open()
-        try:
-            reply = await connection.exchange(wire, body)
-        except BaseException:
-            connection.close()
-            raise
-        self._release(connection)
-        return reply
 
     def _release(self, connection: Connection) -> None:
         if connection.reusable:
@@ -90,7 +84,6 @@ class RawClient:
             connection.close()
 
     async def _open(self) -> Connection:
-        self.opened += 1
         return Connection(*await asyncio.open_connection(self.host, self.port))
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ plain piece that reads what was submitted before it), and a bad piece fails alon
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -47,12 +48,7 @@ async def test_a_whole_call_in_one_batch_ends_as_if_written_piece_by_piece(
                    history.ended(outcome="caller_hangup", sip_status=None, error=None,
                                  duration_s=1.5, ai_outcome="caller_hangup",
                                  recording=("/r.wav", "http://x/r", 1.5))]
-    writer.start()  # its task runs after every piece below is queued: one batch
-    tasks = [asyncio.ensure_future(piece) for piece in pieces]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        await writer.close()
+    await one_batch(writer, pieces)
     assert writer.batches == 1 and writer.pieces == len(pieces)
     async with db.read() as session:
         for history in histories:
@@ -102,12 +98,7 @@ async def test_a_plain_piece_reads_what_was_submitted_before_it(
 
     pieces = [history.started(call_row(history.call_id, tenant), extra={}),
               history.commit(read_state), history.ringing(), history.commit(read_state)]
-    writer.start()  # its task runs after every piece below is queued: one batch
-    tasks = [asyncio.ensure_future(piece) for piece in pieces]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        await writer.close()
+    await one_batch(writer, pieces)
     assert writer.batches == 1
     assert seen == ["initiated", "ringing"]
 
@@ -148,3 +139,14 @@ async def test_without_a_running_writer_each_piece_commits_alone(db: Database) -
         token = await session.get(CallbackToken, hash_token(minted.token))
     assert call is not None and call.sip_call_id == "abc@host"
     assert token is not None and token.call_id == history.call_id
+
+
+async def one_batch(writer: HistoryWriter, pieces: Sequence[Awaitable[None]]) -> None:
+    """Run `pieces` (coroutines that submit to `writer`, not started yet) as one batch: the
+    writer's task runs only after every piece is queued."""
+    writer.start()
+    tasks = [asyncio.ensure_future(piece) for piece in pieces]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await writer.close()

@@ -16,15 +16,16 @@ from __future__ import annotations
 import json
 import re
 from types import SimpleNamespace
-from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from yotel.api.errors import yotel_error_response
+from yotel.api.inputs import read_body, replay
+from yotel.api.middleware import disconnected
 from yotel.api.routes.control import IDEMPOTENCY_KEY_MAX
 from yotel.control.bodies import Verb
 from yotel.control.service import ControlService
@@ -47,10 +48,10 @@ class ControlFastPath:
         if match is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        plain = _plain_request(scope, body)
+        body, instead = await read_body(receive)
+        plain = None if body is None else _plain_request(scope, body)
         if plain is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive, first=instead), send)
             return
         verb, idempotency_key, authorization = plain
         scope["route"] = self._route
@@ -69,14 +70,11 @@ class ControlFastPath:
             response = yotel_error_response(Request(scope), exc)
         else:
             response = JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-        await response(scope, _disconnected, send)
+        await response(scope, disconnected, send)
 
 
-def _plain_request(scope: Scope, body: bytes | None
-                   ) -> tuple[Verb, str | None, str | None] | None:
+def _plain_request(scope: Scope, body: bytes) -> tuple[Verb, str | None, str | None] | None:
     """(the verb, Idempotency-Key, Authorization) when the request is the plain case."""
-    if body is None:
-        return None
     content_type, keys, authorization = None, [], None
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
@@ -95,33 +93,3 @@ def _plain_request(scope: Scope, body: bytes | None
         return None
     return verb, keys[0] if keys else None, authorization
 
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes | None, receive: Receive) -> Receive:
-    """The body once more for the route; after it, the client's own `receive`."""
-    pending: list[Message] = []
-    if body is not None:
-        pending.append({"type": "http.request", "body": body, "more_body": False})
-    else:
-        pending.append({"type": "http.disconnect"})
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replayed
-
-
-async def _disconnected() -> dict[str, Any]:
-    return {"type": "http.disconnect"}

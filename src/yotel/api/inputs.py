@@ -72,18 +72,25 @@ def screen_json_body(body: bytes) -> None:
 async def screened_receive(scope: Scope, receive: Receive) -> Receive:
     """Read the whole body from `receive` (already size-limited), screen it, keep it in the scope,
     and return a `receive` that replays it to the app."""
+    body, instead = await read_body(receive)
+    if body is None:
+        return replay(None, receive, first=instead)
+    scope[BODY_SCOPE_KEY] = body
+    screen_json_body(body)
+    return replay(integral_numbers(body), receive)
+
+
+async def read_body(receive: Receive) -> tuple[bytes, None] | tuple[None, Message]:
+    """The whole request body from `receive`; or, when the client went away first, None and
+    the message that came instead."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return _replay(None, receive, first=message)
+            return None, message
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    scope[BODY_SCOPE_KEY] = body
-    screen_json_body(body)
-    return _replay(integral_numbers(body), receive)
+            return b"".join(chunks), None
 
 
 def integral_numbers(body: bytes) -> bytes:
@@ -111,7 +118,8 @@ def integral_numbers(body: bytes) -> bytes:
     return json.dumps(value).encode() if changed else body
 
 
-def _replay(body: bytes | None, receive: Receive, *, first: Message | None = None) -> Receive:
+def replay(body: bytes | None, receive: Receive, *, first: Message | None = None) -> Receive:
+    """A `receive` that gives `body` (or `first`) once more, then the client's own messages."""
     pending: list[Message] = [first] if first is not None else [
         {"type": "http.request", "body": body or b"", "more_body": False}]
 

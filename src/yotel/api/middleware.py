@@ -106,10 +106,11 @@ class _Exchange:
 
     async def send_error(self, error: YotelError) -> None:
         response = error_response(error, self.request_id)
-        await response(self.scope, _drain, self.send)
+        await response(self.scope, disconnected, self.send)
 
 
-async def _drain() -> Message:
+async def disconnected() -> Message:
+    """The `receive` of a response sent after the request was read: nothing more comes."""
     return {"type": "http.disconnect"}
 
 

@@ -142,8 +142,7 @@ class ControlService:
         if live is None:
             return None
         context = live.context
-        state = "ended" if live.media.state == "ended" else live.media.state
-        return CallRef(live.id, context.tenant_id, state,
+        return CallRef(live.id, context.tenant_id, live.media.state,
                        context.lead.id if context.lead else None, context.campaign_id)
 
     async def _stored(self, call_id: str) -> CallRef:

@@ -16,9 +16,10 @@ from the OS's CSPRNG in bulk: websockets asks it for four bytes per frame, a sys
 frame that was a tenth of the media clock's time at 100 calls.
 
 Besides `connect(create_connection=...)` (documented), this relies on websockets' connection
-internals `protocol` (its `state`, `expect_continuation_frame`), `paused`, `send_data()` and
-`recv_messages.pause/resume` (checked with
-websockets 17.4; the fork's socket tests fail loudly if an upgrade changes them).
+internals `protocol` (its `state`), `paused`, `send_data()` and `recv_messages.pause/resume`
+(checked with websockets 17.4; the fork's socket tests fail loudly if an upgrade changes them).
+Every message Yotel sends is whole, never fragmented, so a frame written here never lands
+inside another message.
 """
 
 from __future__ import annotations
@@ -188,11 +189,8 @@ class GatedConnection(ClientConnection):
     # -- writing ------------------------------------------------------------------------------
     def write_now(self, data: bytes, *, text: bool = False) -> bool:
         """Write one frame now if the socket is open and not backed up; False: queue it."""
-        protocol = self.protocol
-        if self.paused or protocol.state is not State.OPEN or self.transport.is_closing():
+        if self.paused or self.protocol.state is not State.OPEN or self.transport.is_closing():
             return False
-        if protocol.expect_continuation_frame:  # never, as we do not fragment: be websockets
-            protocol.send_text(data) if text else protocol.send_binary(data)  # (it raises)
         self.send_data()  # anything websockets queued (a pong) goes first
         self.transport.write(client_frame(data, text=text))
         return True
