@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from yotel.calls.ailog import MAX_ENTRIES, AiLog
@@ -77,10 +78,38 @@ async def test_the_newest_entries_are_kept_and_a_later_batch_writes_again(db: Da
     assert (await _stored(db, call_id))[-1] == {"n": "next"}
 
 
-def test_a_forgotten_entry_is_not_written_later() -> None:
-    log = AiLog("c")
+async def test_a_forgotten_entry_is_not_written_later(db: Database) -> None:
+    [call_id] = await _call(db)
+    log = AiLog(call_id)
     entry = {"n": "failed"}
     log.append(entry)
-    log.append({"n": "kept"})
+    piece = log.append({"n": "kept"})
     log.forget(entry)
     assert log.entries == [{"n": "kept"}]
+    async with db.write() as session:
+        await piece(session)
+    assert await _stored(db, call_id) == [{"n": "kept"}]
+
+
+async def test_entries_are_stored_as_they_were_given(db: Database) -> None:
+    # Each entry is serialized once and the document is those pieces joined: what is read
+    # back must be the entries themselves, whatever their text and nesting.
+    [call_id] = await _call(db)
+    log = AiLog(call_id)
+    entries: list[dict[str, Any]] = [
+        {"level": "info", "message": "caller said \"no\" \u2014 then \u00e9\u00e8 \U0001f600",
+         "data": {"nested": [1, 2.5, None, True, {"k": "v\n"}]}},
+        {"level": "warn", "message": "", "data": {}}]
+    for entry in entries:
+        piece = log.append(entry)
+    async with db.write() as session:
+        await piece(session)
+    assert await _stored(db, call_id) == entries
+
+
+def test_an_entry_that_cannot_be_serialized_is_refused_and_not_kept() -> None:
+    log = AiLog("c")
+    log.append({"n": 1})
+    with pytest.raises(TypeError):
+        log.append({"n": object()})
+    assert log.entries == [{"n": 1}]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,6 +23,17 @@ NAMING_CONVENTION = {
 
 # JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class EncodedJson(str):
+    """A JSON document already serialized, bound to a JSON column as it is: a writer that keeps
+    a growing document (an AI session's log) serializes each new piece once, not the whole
+    document on every write (see `encode_json`)."""
+
+
+def encode_json(value: Any) -> str:
+    """The engines' JSON serializer: `EncodedJson` passes through, anything else is dumped."""
+    return value if isinstance(value, EncodedJson) else json.dumps(value)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from yotel.db.base import encode_json
 from yotel.domain.errors import Conflict, ServerError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def create_engine(url: str) -> AsyncEngine:
     backend = backend_name(url)
     if backend == "sqlite":
         engine = create_async_engine(
-            url, hide_parameters=True,
+            url, hide_parameters=True, json_serializer=encode_json,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -72,7 +73,7 @@ def create_engine(url: str) -> AsyncEngine:
         # 20 kept: a node's steady concurrency (API, writers, dialer, webhooks) fits, so
         # bursts do not open and close overflow connections (a TCP + auth handshake each).
         return create_async_engine(url, hide_parameters=True, pool_pre_ping=True,
-                                   pool_size=20, max_overflow=10)
+                                   pool_size=20, max_overflow=10, json_serializer=encode_json)
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
 
 
