@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, bindparam
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from yotel.aio.scope import TaskScope
@@ -102,12 +102,19 @@ class Pending:
         last = self._segments[-1]
         return len(self._segments) > 1 or bool(last.inserts or last.updates)
 
+    @property
+    def statements(self) -> int:
+        """How many statements `send` would run."""
+        return sum(len(s.inserts) + len(s.updates) for s in self._segments)
+
     async def flush(self, session: AsyncSession) -> None:
         """Send what is staged, in order, in the session's transaction."""
-        if not self:
-            return
+        if self:
+            await self.send(await session.connection())
+
+    async def send(self, connection: AsyncConnection) -> None:
+        """Send what is staged, in order, on `connection`."""
         segments, self._segments = self._segments, [_Segment()]
-        connection = await session.connection()
         for segment in segments:
             for (table, _), rows in sorted(segment.inserts.items(),
                                            key=lambda item: _TABLE_ORDER[item[0][0].name]):
@@ -180,8 +187,7 @@ class HistoryWriter:
         self.batches += 1
         self.pieces += len(batch)
         try:
-            async with self._db.write() as session:
-                await _run_batch(session, [work for work, _ in batch])
+            await _run_batch(self._db, [work for work, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0][1].done():
@@ -213,7 +219,24 @@ class HistoryWriter:
         await self._scope.close()
 
 
-async def _run_batch(session: AsyncSession, works: list[Work]) -> None:
+async def _run_batch(db: Database, works: list[Work]) -> None:
+    """`works` in one transaction; when all are staged, on a Core connection (no ORM session
+    to set up), and when they come to one statement, without BEGIN and COMMIT on PostgreSQL
+    (a batch of AI log entries: one UPDATE, one round trip)."""
+    staged = [work for work in works if isinstance(work, Staged)]
+    if len(staged) == len(works):
+        pending = Pending()
+        for piece in staged:
+            piece.stage(pending)
+        if pending:
+            async with db.transaction(one_statement=pending.statements == 1) as connection:
+                await pending.send(connection)
+        return
+    async with db.write() as session:
+        await _run_mixed_batch(session, works)
+
+
+async def _run_mixed_batch(session: AsyncSession, works: list[Work]) -> None:
     pending = Pending()
     for work in works:
         if isinstance(work, Staged):

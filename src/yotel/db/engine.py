@@ -3,8 +3,9 @@
 SQLite (aiosqlite) is a real database here, not a toy: WAL so readers never block the writer,
 foreign keys ON (SQLite leaves them off per connection), a busy timeout, and `BEGIN IMMEDIATE` for
 write transactions so two writers queue on the lock up front instead of deadlocking on upgrade
-from a read lock (SQLite docs, "BEGIN TRANSACTION": IMMEDIATE). PostgreSQL (asyncpg) gets
-`pool_pre_ping` so a restarted server does not hand out dead connections.
+from a read lock (SQLite docs, "BEGIN TRANSACTION": IMMEDIATE). PostgreSQL (asyncpg) pings a
+pooled connection that sat idle before handing it out, so a restarted server does not hand out
+dead connections (`_ping_when_idle`).
 
 `Database.read()` / `Database.write()` are the only way services touch the database, and the place
 where SQLAlchemy errors become `yotel.domain.errors` (they never leak past this module).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -35,6 +37,7 @@ from yotel.domain.errors import Conflict, ServerError, ServiceUnavailable
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+IDLE_PING_S = 1.0  # a pooled PostgreSQL connection idle longer is pinged before use
 _sqlite_begin: ContextVar[str] = ContextVar("yotel_sqlite_begin", default="DEFERRED")
 
 
@@ -60,6 +63,31 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {_sqlite_begin.get()}")
 
 
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle longer than IDLE_PING_S.
+
+    `pool_pre_ping` pings on every checkout: a round trip before every transaction, which
+    was a quarter of a small write's cost. A connection checked in within the last
+    IDLE_PING_S was working then; one idle longer (the server may have restarted meanwhile)
+    is pinged, and if dead, replaced: a checkout listener's DisconnectionError makes the pool
+    discard it and take a fresh one (SQLAlchemy, PoolEvents.checkout)."""
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < IDLE_PING_S:
+            return  # new, or in use a moment ago
+        try:
+            sync.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("a pooled connection failed its ping") from error
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine configured for `url`'s backend (hide_parameters: no secrets in logs)."""
     backend = backend_name(url)
@@ -72,8 +100,10 @@ def create_engine(url: str) -> AsyncEngine:
     if backend == "postgresql":
         # 20 kept: a node's steady concurrency (API, writers, dialer, webhooks) fits, so
         # bursts do not open and close overflow connections (a TCP + auth handshake each).
-        return create_async_engine(url, hide_parameters=True, pool_pre_ping=True,
-                                   pool_size=20, max_overflow=10, json_serializer=encode_json)
+        engine = create_async_engine(url, hide_parameters=True, pool_size=20, max_overflow=10,
+                                     json_serializer=encode_json)
+        _ping_when_idle(engine)
+        return engine
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
 
 
@@ -127,8 +157,20 @@ class Database:
                 _sqlite_begin.reset(token)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A Core connection in a write transaction (migrations, bulk statements)."""
+    async def transaction(self, *, one_statement: bool = False
+                          ) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a write transaction (migrations, bulk statements).
+
+        `one_statement`: the block sends a single statement (an executemany included). On
+        PostgreSQL that runs without BEGIN and COMMIT, each a round trip of its own: a
+        statement outside a transaction is atomic by itself, and so is asyncpg's executemany
+        (asyncpg >= 0.22)."""
+        if one_statement and self.backend == "postgresql":
+            with translate_errors():
+                async with self.engine.connect() as connection:
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    yield connection
+            return
         async with self._turn():
             token = _sqlite_begin.set("IMMEDIATE")
             try:
