@@ -10,7 +10,7 @@ import time
 import pytest
 
 from yotel.aio.scope import ScopeClosed, TaskScope
-from yotel.media.clock import MediaClock
+from yotel.media.clock import Cadence, MediaClock
 from yotel.media.reframe import Reframer
 from yotel.media.stats import Histogram
 
@@ -131,3 +131,12 @@ async def test_subscribers_get_the_due_time_even_when_the_tick_runs_late() -> No
     dues = [due for due, _ in told]
     assert all(abs((b - a) - 0.02) < 1e-9 for a, b in itertools.pairwise(dues))  # no gap
     assert max(ran - due for due, ran in told) > 0.04  # some did run late, told their due time
+
+
+def test_cadence_counts_the_periods_skipped_between_two_ticks() -> None:
+    cadence = Cadence(0.02)
+    assert cadence.missed(10.0) == 0  # the first tick: nothing before it
+    assert cadence.missed(10.02) == 0
+    assert cadence.missed(10.12) == 4  # 10.04 .. 10.10 never ran
+    assert cadence.missed(10.128) == 0  # another phase slot (a conference): not a skip
+    assert cadence.missed(10.148) == 0

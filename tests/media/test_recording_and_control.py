@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 
 from yotel.fork.client import ForkConfig
 from yotel.media.engine import MediaEngine
@@ -122,3 +124,31 @@ async def test_peer_hold_is_answered_recvonly_and_reported(engine: MediaEngine,
     assert kinds == [("remote_hold", True), ("remote_hold", False)]
     await dialog.bye()
     assert (await calls[0].wait_ended(5)).outcome == "caller_hangup"
+
+
+async def test_a_stalled_loop_leaves_the_recording_and_the_rtp_clock_on_the_calls_time(
+        engine: MediaEngine, phone: Phone) -> None:
+    # A stall past MAX_LATE_PERIODS makes the clock skip periods it cannot make. The recording
+    # gets their silence and our RTP timestamp jumps over them, so neither the file nor the
+    # phone's jitter buffer loses the call's time.
+    loop = asyncio.get_running_loop()
+    call = await engine.originate(phone.uri)
+    await asyncio.wait_for(call.answered.wait(), 5)
+    phone.send_audio(tone(440, 1.0))
+    recorder = call.start_recording()
+    started = loop.time()
+    await asyncio.sleep(0.3)
+    skipped = engine.clock.skipped_ticks
+    time.sleep(0.6)  # noqa: ASYNC251 - the whole loop stalls (a long collection, a bug)
+    await asyncio.sleep(0.3)
+    assert engine.clock.skipped_ticks - skipped >= 15
+    await call.hangup()
+    elapsed = loop.time() - started
+    await call.wait_ended(5)
+    assert abs(read_wav(recorder.path).duration_s - elapsed) < 0.15
+    stamps = sorted(phone.stamps)
+    jumps = [(b[1] - a[1]) // 160 for a, b in itertools.pairwise(stamps) if b[0] == a[0] + 1]
+    assert max(jumps) >= 15  # one packet's timestamp counts the periods skipped before it
+    span_s = (stamps[-1][1] - stamps[0][1]) / 8000
+    arrivals = [at for at, _ in phone.received]
+    assert abs(span_s - (arrivals[-1] - arrivals[0])) < 0.15

@@ -5,6 +5,8 @@ whose right channel follows a transfer."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -198,3 +200,35 @@ async def test_recording_right_channel_follows_a_transfer(engine: MediaEngine,
     assert has_tone(before.channel(0), A_HZ) and has_tone(after.channel(0), A_HZ)
     assert has_tone(before.channel(1), AI_HZ)
     assert has_tone(after.channel(1), B_HZ) and tone_ratio(after.channel(1), AI_HZ) < 0.05
+
+
+async def test_a_stalled_loop_keeps_a_conference_on_the_calls_time(
+        engine: MediaEngine, phones: list[Phone]) -> None:
+    # The conference ticks its members itself: periods the clock skips are covered there
+    # too, in the host's recording, the AI's caller timeline and every member's RTP clock.
+    a, b, _ = phones
+    loop = asyncio.get_running_loop()
+    async with FakeVoiceAI(mode="silent") as ai:
+        host = await inbound_call(engine, a)
+        await host.attach_fork(fork_config(ai), {"call_id": host.id})
+        session = await ai.next_session()
+        member = await outbound_call(engine, b)
+        host.start_conference()
+        host.add_member(member, kind="e164", destination=b.uri)
+        recorder = host.start_recording()
+        started, frames_before = loop.time(), len(session.binary)
+        await asyncio.sleep(0.3)
+        skipped = engine.clock.skipped_ticks
+        time.sleep(0.6)  # noqa: ASYNC251 - the whole loop stalls (a long collection, a bug)
+        await asyncio.sleep(0.3)
+        assert engine.clock.skipped_ticks - skipped >= 15
+        await wait_until(lambda: len(session.binary) - frames_before
+                         >= (loop.time() - started) / 0.02 - 8)  # the AI's timeline kept up
+        await host.hangup()
+        elapsed = loop.time() - started
+        await host.wait_ended(5)
+        await member.hangup()
+    assert abs(read_wav(recorder.path).duration_s - elapsed) < 0.15
+    stamps = sorted(b.stamps)
+    assert max((y[1] - x[1]) // 160 for x, y in itertools.pairwise(stamps)
+               if y[0] == x[0] + 1) >= 15  # the member's RTP clock jumped over the stall

@@ -16,6 +16,9 @@ time (`RESERVE`) before the next step. A step that would fire more than `MAX_LAT
 behind its deadline is skipped forward by whole periods (counted in `skipped_ticks`) rather
 than burst, so a fired tick is never later than that bound and a stalled loop recovers at once.
 
+A subscriber that keeps a timeline of its own (a recording, an RTP timestamp) learns of the
+periods skipped between two of its ticks from the due times (`Cadence`), and covers them.
+
 Subscribers are told the step's due time, not the time it ran: after a stall the loop runs the
 overdue step before it reads the sockets, and a tick that judged "overdue" by the wall clock
 would fill with silence the slots whose packets are waiting, unread, in the socket buffer (and
@@ -152,3 +155,22 @@ class MediaClock:
                     self._failing.add(token)
                     log.exception("media tick failed (subscriber %d); its further failures "
                                   "are counted in failed_callbacks, not logged", token)
+
+
+class Cadence:
+    """One subscriber's ticks: how many whole periods the clock skipped between two of them."""
+
+    __slots__ = ("_last", "_period_s")
+
+    def __init__(self, period_s: float = TICK_S) -> None:
+        self._period_s = period_s
+        self._last: float | None = None
+
+    def missed(self, due: float) -> int:
+        """Periods skipped since the previous tick (`due`: this tick's due time). Moving to
+        another phase slot (a call joining a conference) shifts it by less than a period:
+        not a skip."""
+        last, self._last = self._last, due
+        if last is None:
+            return 0
+        return max(0, round((due - last) / self._period_s) - 1)

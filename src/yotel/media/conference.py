@@ -67,12 +67,16 @@ class Conference:
     def on_tick(self, now: float) -> None:
         self.ticks += 1
         said: dict[str, Audio | None] = {}
+        missed = self.host.catch_up(now)
+        if missed and self.ai_in:
+            self.host.feed_ai_silence(missed)  # the AI's timeline stays the call's
         ai = self.host.pull(now)  # the host's caller frame and the AI's next frame
         if not self.ai_in:
             ai = None
         for member in self.members.values():
             path = member.path
             if path is not self.host:
+                path.catch_up(now)
                 path.pull(now)
             said[member.id] = path.last_said
             if path.last_said is not None:

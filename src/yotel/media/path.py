@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from yotel.domain.audio import G711_FRAME_BYTES, Encoding, as_encoding
 from yotel.fork.client import AudioFork
 from yotel.media.bridge import Bridge, Side
+from yotel.media.clock import Cadence
 from yotel.media.gates import MuteGate
 from yotel.media.leg import Leg
 from yotel.media.reframe import Reframer
@@ -52,6 +53,7 @@ class MediaPath:
         self.said: deque[bytes] = deque(maxlen=SAID_BACKLOG)
         self.last_said: Audio | None = None  # what the caller said in the latest tick
         self._reframer = Reframer()
+        self._cadence = Cadence()
 
     def start(self) -> None:
         """Answered: the law is now negotiated; caller packets and digits come here."""
@@ -110,6 +112,7 @@ class MediaPath:
     # -- the tick --------------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
         """A solo call's tick (the conference ticks its members itself)."""
+        self.catch_up(now)
         ai = self.pull(now)
         peer = self.peer
         if peer is None:
@@ -119,6 +122,18 @@ class MediaPath:
         # or covers it does the tick take its frame.
         heard = None if self.out.relays_peer else peer.last_said
         self.push(ai, heard, caller=self.last_said, other=peer.last_said)
+
+    def catch_up(self, due: float) -> int:
+        """Before a tick's work: periods the clock skipped since this path's previous tick
+        (a stalled loop) are covered, and counted in the return. Our RTP timestamp advances
+        over them, and the taps are told, so the recording gets their silence: its timeline
+        stays the call's. (A solo call's fork fills its caller timeline by the wall clock.)"""
+        missed = self._cadence.missed(due)
+        if missed:
+            self.leg.session.skip(missed * G711_FRAME_BYTES)
+            for observer in self.taps.values():
+                observer.on_skipped(missed)
+        return missed
 
     def pull(self, now: float) -> Audio | None:
         """Take this tick's caller frame (into `last_said`) and the AI's next frame."""
@@ -148,6 +163,12 @@ class MediaPath:
         """A conference's mix for the AI (everyone but itself), as its caller audio."""
         if self.fork is not None:
             self.fork.send_caller_frame(g711.encode(pcm, self.fork_law))
+
+    def feed_ai_silence(self, ticks: int) -> None:
+        """`ticks` skipped periods of a conference: silence in the AI's caller timeline."""
+        if self.fork is not None:
+            for _ in range(ticks):
+                self.fork.send_caller_frame(g711.silence(self.fork_law))
 
     # -- events --------------------------------------------------------------------------------
     def _source_finished(self, what: str, key: str) -> None:

@@ -150,6 +150,11 @@ class StereoRecorder:
         """One 20 ms tick of 8 kHz int16 PCM (a mix, a prompt); a missing side is silence."""
         self._append((None, caller_pcm, ai_pcm))
 
+    def write_silence(self, ticks: int) -> None:
+        """`ticks` periods of silence on both sides (periods the media clock skipped)."""
+        for _ in range(ticks):
+            self._append(_SILENT_TICK)
+
     def _append(self, tick: Tick) -> None:
         if self._closed:
             raise RuntimeError("the recorder is closed")

@@ -24,6 +24,9 @@ from yotel.rtp import g711
 class Tap(Protocol):
     def on_tick(self, caller: Audio | None, other: Audio | None) -> None: ...
 
+    def on_skipped(self, ticks: int) -> None:
+        """The clock skipped `ticks` periods of the call (a stalled loop)."""
+
 
 class RecorderTap:
     """Left = the caller side, right = the other side (PRODUCT.md §7: stereo, L caller R AI)."""
@@ -43,6 +46,9 @@ class RecorderTap:
             self.recorder.write(caller.pcm() if caller else None,
                                 other.pcm() if other else None)
 
+    def on_skipped(self, ticks: int) -> None:
+        self.recorder.write_silence(ticks)  # the file's time stays the call's
+
 
 class MonitorTap:
     """A monitor stream (PRODUCT.md §6.8): both sides mixed, sent to a second fork as the
@@ -52,6 +58,11 @@ class MonitorTap:
         self.fork = fork
         self.law: Encoding = as_encoding(fork.config.encoding)
         self.frames = 0
+
+    def on_skipped(self, ticks: int) -> None:
+        """Silence for the periods skipped: the monitoring AI's timeline stays the call's."""
+        for _ in range(ticks):
+            self.fork.send_caller_frame(g711.silence(self.law))
 
     def on_tick(self, caller: Audio | None, other: Audio | None) -> None:
         self.frames += 1

@@ -290,6 +290,13 @@ class RtpSession(asyncio.DatagramProtocol):
         self._send(self.payload_type, ts, payload, self._marker)
         self._marker = False
 
+    def skip(self, samples: int) -> None:
+        """`samples` went by without a packet of ours (the clock skipped periods): the next
+        timestamp counts them, and its marker says a gap preceded it (RFC 3550 §5.1: the
+        timestamp is the sampling instant; RFC 3551 §4.1)."""
+        self._ts = (self._ts + samples) & 0xFFFFFFFF
+        self._marker = True
+
     def new_talkspurt(self) -> None:
         """Mark the next audio packet (RFC 3551 §4.1: first packet after silence)."""
         self._marker = True

@@ -28,6 +28,7 @@ class Phone:
     rtp: RtpSession | None = None
     dialog: Dialog | None = None
     received: list[tuple[float, bytes]] = field(default_factory=list)
+    stamps: list[tuple[int, int]] = field(default_factory=list)  # received (sequence, timestamp)
     digits: list[str] = field(default_factory=list)
     invites: list[IncomingInvite] = field(default_factory=list)
     invited: asyncio.Event = field(default_factory=asyncio.Event)
@@ -45,10 +46,13 @@ class Phone:
 
     async def _open_rtp(self) -> RtpSession:
         self.rtp = await RtpSession.open("127.0.0.1", self.pool)
-        self.rtp.on_audio = lambda payload, _ts, _seq: self.received.append(
-            (asyncio.get_running_loop().time(), payload))
+        self.rtp.on_audio = self._on_audio
         self.rtp.on_dtmf = lambda digit, _ms: self.digits.append(digit)
         return self.rtp
+
+    def _on_audio(self, payload: bytes, timestamp: int, sequence: int) -> None:
+        self.received.append((asyncio.get_running_loop().time(), payload))
+        self.stamps.append((sequence, timestamp))
 
     async def _on_invite(self, incoming: IncomingInvite) -> None:
         self.invites.append(incoming)
