@@ -151,3 +151,46 @@ async def test_originate_through_a_digest_trunk(engine: MediaEngine, password: s
         assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]
     finally:
         await sipp.stop()
+
+
+class _Sink(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.packets = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packets += 1
+
+
+@pytest.mark.parametrize("codec,applied", [(("0", "PCMU"), True), (("18", "G729"), False)])
+async def test_an_offerless_reinvite_is_answered_in_the_ack(
+        engine: MediaEngine, codec: tuple[str, str], applied: bool) -> None:
+    """sipp re-INVITEs without SDP (RFC 3261 §14.2): our 200 offers and sipp's ACK answers
+    with a new RTP port. Our audio goes there from then on; an answer we cannot accept (a
+    codec we did not offer) leaves the session as it was, and the call goes on."""
+    loop = asyncio.get_running_loop()
+    transport, sink = await loop.create_datagram_endpoint(
+        _Sink, local_addr=("127.0.0.1", 0))
+    ack_port = transport.get_extra_info("sockname")[1]
+    calls: list[Call] = []
+
+    async def handler(call: Call) -> None:
+        calls.append(call)
+        await call.answer()
+
+    engine.on_inbound(handler)
+    sipp = await start_sipp(scenario="uac_offerless_reinvite", remote=engine.sip_address,
+                            keys={"ack_port": str(ack_port), "ack_pt": codec[0],
+                                  "ack_codec": codec[1]}, timeout_s=20)
+    try:
+        result = await sipp.wait(20)
+    finally:
+        await sipp.stop()
+        transport.close()
+    assert result.ok, result.stdout[-2000:] + result.stderr[-2000:]  # sipp's BYE got its 200
+    if applied:
+        assert sink.packets >= 20  # a second of our 20 ms frames reached the answer's port
+    else:
+        assert sink.packets == 0
+        session = calls[0].leg.session
+        assert session.remote == ("127.0.0.1", sipp.media_port)  # where it was
+        assert session.stats.packets_sent >= 50  # and our audio kept going there

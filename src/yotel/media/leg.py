@@ -132,6 +132,7 @@ class Leg:
     def attach(self, dialog: Dialog) -> None:
         self.dialog = dialog
         dialog.on_reinvite = self._on_reinvite
+        dialog.on_late_answer = self.accept_answer  # after an offerless re-INVITE
         dialog.on_terminated = self._terminated
         if dialog.terminated.is_set():
             self._terminated(dialog.end_reason or "ended")

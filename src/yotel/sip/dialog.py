@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from yotel.sip.address import NameAddr, SipUri, new_branch
 from yotel.sip.builder import ALLOW, make_request, make_response
 from yotel.sip.digest import DigestCredentials, answer_challenge, may_answer
 from yotel.sip.message import SipRequest, SipResponse
+
+log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 ReinviteHandler = Callable[[bytes | None], Awaitable[bytes]]
@@ -71,6 +74,9 @@ class Dialog:
         self.local_sdp = local_sdp
         self.remote_sdp = remote_sdp
         self.on_reinvite: ReinviteHandler | None = None
+        # The answer an offerless re-INVITE's ACK carries, to the offer `on_reinvite` returned
+        # in our 2xx (§14.2); ValueError: not acceptable, the session goes on as it was.
+        self.on_late_answer: Callable[[bytes], None] | None = None
         self.on_terminated: Callable[[str], None] | None = None
         self.terminated = asyncio.Event()
         self.end_reason: str | None = None
@@ -252,9 +258,19 @@ class Dialog:
         response = make_response(request, 200, contact=self._host.contact, body=answer,
                                  extra=[("Allow", ALLOW)])  # §13.3.1.4
         ack = await self._host.respond_until_ack(self, request, response, source)
-        if ack is not None and ack.body:
-            self.remote_sdp = ack.body
+        if ack is not None and ack.body and not offer:
+            self._late_answer(ack.body)
         return None
+
+    def _late_answer(self, answer: bytes) -> None:
+        if self.on_late_answer is not None:
+            try:
+                self.on_late_answer(answer)
+            except ValueError:
+                log.warning("dialog %s: the answer in the ACK is not acceptable; the session "
+                            "goes on as it was", self.call_id)
+                return
+        self.remote_sdp = answer
 
 
 def request_target(target: SipUri, route_set: list[str]) -> tuple[str, list[str]]:
