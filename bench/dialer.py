@@ -13,8 +13,10 @@ and the lead's settlement. A warm-up (`--warmup`, 3 s) is not measured. The last
 one JSON object: `cps` (INVITEs sent per second over the window), `answered_cps`, `failures`
 (calls of the run, warm-up included, that did not end `caller_hangup` once the campaign
 is paused and its calls have ended, plus originates that raised), the claim-to-INVITE
-p50/p99, and the node's CPU share (1.0 = one core). `--profile FILE` writes cProfile stats of
-the window (`python -m pstats FILE`) and prints the top functions by own time to stderr;
+p50/p99, the node's CPU share (1.0 = one core), and the garbage collector's full collections
+and its seconds per generation in the window (with its longest pause since start).
+`--profile FILE` writes cProfile stats of the window (`python -m pstats FILE`) and prints the
+top functions by own time to stderr;
 `--stages` adds `stages_ms`: p50/p99 wall time of each database step of a call (the dialer's
 claim, DND check and settle; the call layer's agent resolution, token, row writes), which is
 where a call's setup time goes.
@@ -42,6 +44,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from media import Role  # bench/media.py (the script's folder is on sys.path)
+from yotel.aio.gc_pauses import watch_gc
 from yotel.campaigns.schemas import CampaignCreate, Pacing, RetryPolicy
 from yotel.campaigns.service import CampaignService
 from yotel.db import migrate
@@ -134,6 +137,7 @@ async def run(args: argparse.Namespace, ai_url: str) -> dict[str, Any]:
         await dialer.start()
         stats = dialer.dialer.stats
         await asyncio.sleep(args.warmup)
+        gc_before = watch_gc().copy()
         placed0, cpu0, t0 = stats.placed, cpu_seconds(), time.monotonic()
         stats.claim_to_invite_s.clear()
         profiler = cProfile.Profile() if args.profile else None
@@ -143,6 +147,7 @@ async def run(args: argparse.Namespace, ai_url: str) -> dict[str, Any]:
         if profiler:
             profiler.disable()
         elapsed, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
+        gc_now = watch_gc()
         placed = stats.placed - placed0
         samples = sorted(stats.claim_to_invite_s)
         await claims.pause(node.db, campaign_id, datetime.now(UTC))
@@ -162,6 +167,10 @@ async def run(args: argparse.Namespace, ai_url: str) -> dict[str, Any]:
         "claim_to_invite_p50_ms": pct_ms(samples, 0.50),
         "claim_to_invite_p99_ms": pct_ms(samples, 0.99),
         "node_cpu": round(cpu / elapsed, 2), "database": settings.database().url.split(":")[0],
+        "gc_full_collections": gc_now.collections[2] - gc_before.collections[2],
+        "gc_seconds_by_generation": [round(now - before, 2) for now, before in zip(
+            gc_now.seconds, gc_before.seconds, strict=True)],
+        "gc_max_pause_ms_since_start": round(1000 * max(gc_now.max_s), 1),
     } | ({"stages_ms": {label: [pct_ms(sorted(v), 0.5), pct_ms(sorted(v), 0.99)]
                         for label, v in STAGES.items() if v}} if STAGES else {})
 

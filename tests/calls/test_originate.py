@@ -6,6 +6,8 @@ events in causal order. Real sockets everywhere."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -115,8 +117,11 @@ async def test_post_calls_connects_phone_and_ai_records_and_reports(
         assert has_tone(middle.channel(0), PHONE_HZ) and has_tone(middle.channel(1), AI_HZ)
         stopped = await session.wait_for_text("stop")
         assert stopped[0]["reason"] == "caller_hangup"
+        gc.collect()  # a full collection, timed by the node's hook
         metrics = (await http.get("/metrics")).text
         assert "yotel_calls_started_total 1.0" in metrics
+        assert re.search(r'yotel_gc_collections_total\{generation="2"\} [1-9]', metrics)
+        assert re.search(r'yotel_gc_max_pause_seconds\{generation="2"\} [0-9.e-]+', metrics)
         assert 'yotel_sip_invites_refused_total{reason="unknown_number"} 0.0' in metrics
 
     assert await events_of(db, call["id"]) == [

@@ -14,6 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from yotel.aio.gc_pauses import GcPauses, watch_gc
+
 if TYPE_CHECKING:
     from yotel.media.engine import MediaEngine
 
@@ -34,8 +36,10 @@ class HttpMetrics:
         self.latency.labels(method, route).observe(elapsed_s)
 
     def watch_engine(self, engine: MediaEngine) -> None:
-        """Export the media node's own counters (read at scrape time, nothing on the hot path)."""
+        """Export the media node's own counters, and the process's GC pauses (read at scrape
+        time, nothing on the hot path)."""
         self.registry.register(MediaCollector(engine))
+        self.registry.register(GcCollector(watch_gc()))
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
@@ -77,6 +81,28 @@ class MediaCollector(Collector):
         yield _counter("yotel_rtp_packets_received", "caller RTP packets", packets.rtp_in)
         yield _counter("yotel_rtp_packets_sent", "RTP packets sent by the clock",
                        packets.rtp_out)
+
+
+class GcCollector(Collector):
+    """Collections and the time they held the loop, per generation; the longest pause."""
+
+    def __init__(self, pauses: GcPauses) -> None:
+        self._pauses = pauses
+
+    def collect(self) -> Iterator[Metric]:
+        pauses = self._pauses
+        count = CounterMetricFamily("yotel_gc_collections", "garbage collections",
+                                    labels=["generation"])
+        spent = CounterMetricFamily("yotel_gc_pause_seconds", "time spent collecting",
+                                    labels=["generation"])
+        longest = GaugeMetricFamily("yotel_gc_max_pause_seconds", "the longest collection",
+                                    labels=["generation"])
+        for generation in range(len(pauses.collections)):
+            label = [str(generation)]
+            count.add_metric(label, pauses.collections[generation])
+            spent.add_metric(label, pauses.seconds[generation])
+            longest.add_metric(label, pauses.max_s[generation])
+        yield from (count, spent, longest)
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
