@@ -95,6 +95,7 @@ class TaskScope:
             await asyncio.wait(tasks)
         while self._closers:
             await _run_closer(self._closers.pop(), self.name)
+        self.on_failure = None  # closed: no task of ours is left to fail (and no cycle)
         self.closed.set()
 
 

@@ -185,6 +185,10 @@ class GatedConnection(ClientConnection):
             self._pump_at.cancel()
             self._pump_at = None
         super().connection_lost(exc)
+        # Nothing more to gate or report: drop the references that tie us to our fork and
+        # to ourselves, so a closed connection is freed by reference counting.
+        self.on_gate = None
+        self.recv_messages.pause = self.recv_messages.resume = _nothing
 
     # -- writing ------------------------------------------------------------------------------
     def write_now(self, data: bytes, *, text: bool = False) -> bool:
@@ -194,3 +198,7 @@ class GatedConnection(ClientConnection):
         self.send_data()  # anything websockets queued (a pong) goes first
         self.transport.write(client_frame(data, text=text))
         return True
+
+
+def _nothing() -> None:
+    """A closed connection's reading is neither paused nor resumed any more."""

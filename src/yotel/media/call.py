@@ -297,6 +297,19 @@ class Call(Conferencing):
         if not self.ended.done():
             self.ended.set_result(self.end)
         self._emit("ended", outcome=outcome, sip_status=status, reason=reason)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Ended and told: break the references back to us that the call's parts hold (and
+        theirs to each other), so the call's objects are freed by reference counting when the
+        last holder lets go. Left to the cycle collector, every call's hundred-odd objects
+        made its full collections 0.2-0.4 s stops of the loop carrying every other call."""
+        self._listeners.clear()
+        if self.outgoing is not None:
+            self.outgoing.release()
+        self.leg.release()
+        self.media.release()
+        self.forks.release()
 
     def _leave_media_links(self, outcome: str) -> None:
         peer = self.bridged

@@ -96,6 +96,10 @@ class ForkSlot:
         finally:
             self._retired.discard(fork)
 
+    def release(self) -> None:
+        """The call ended (the fork is closed): no more callbacks to it."""
+        self._on_lost = _lost_after_the_end
+
     async def close(self, reason: str, code: int) -> None:
         """The call ended: close the slot's fork and any still closing."""
         self.closed = True
@@ -108,3 +112,7 @@ class ForkSlot:
         if fork is not self.fork or self.closed or outcome == "closed":
             return  # retired, or closed by us: it may not end the call
         await self._on_lost(outcome)
+
+
+async def _lost_after_the_end(_outcome: str) -> None:
+    """A released slot's fork can no longer end its call."""

@@ -199,3 +199,11 @@ class Leg:
 
     def close(self) -> None:
         self.session.close()
+
+    def release(self) -> None:
+        """The call is over and told: drop the callbacks that point back at its owner and the
+        dialog's hooks into us, so the call's objects are freed by reference counting."""
+        self.on_ended = self.on_remote_hold = None
+        if self.dialog is not None:
+            self.dialog.on_reinvite = self.dialog.on_late_answer = None
+            self.dialog.on_terminated = None

@@ -159,6 +159,15 @@ class MediaPath:
             for observer in self.taps.values():
                 observer.on_tick(caller, other)
 
+    def release(self) -> None:
+        """The call ended: drop what points back at it (its events, a peer, the fork)."""
+        self._emit = _ignore
+        self.out.release()
+        self.fork = None
+        self.bridge = self.peer = None
+        self.conference = None
+        self.taps.clear()
+
     def feed_ai(self, pcm: bytes) -> None:
         """A conference's mix for the AI (everyone but itself), as its caller audio."""
         if self.fork is not None:
@@ -177,6 +186,10 @@ class MediaPath:
     def event_to_ai(self, name: str, data: dict[str, Any] | None = None) -> None:
         if self.fork is not None:
             self.fork.send_event(name, data)
+
+
+def _ignore(*_args: Any, **_data: Any) -> None:
+    """An ended call's events go nowhere."""
 
 
 def _regated(gate: MuteGate, law: Encoding) -> MuteGate:

@@ -146,6 +146,10 @@ class Output:
         mixed = np.clip(total, -32768, 32767).astype("<i2")
         return g711.encode_samples(mixed, self.law)
 
+    def release(self) -> None:
+        """Its call ended: no more end-of-source callbacks to its owner."""
+        self._on_finished = None
+
     def _finished(self, what: str, key: str) -> None:
         if self._on_finished is not None:
             self._on_finished(what, key)

@@ -399,3 +399,4 @@ class RtpSession(asyncio.DatagramProtocol):
         if self._pool is not None:
             self._pool.release(self.local_port)
             self._pool = None
+        self.on_audio = self.on_dtmf = None  # closed: nothing more arrives (and no cycle)

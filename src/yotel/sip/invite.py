@@ -124,6 +124,11 @@ class OutgoingInvite:
         except ValueError as exc:
             return b"", InviteFailed(488, f"Not Acceptable Here: {exc}", response)
 
+    def release(self) -> None:
+        """Its call is over: no more progress reports to it (a late 1xx still matches the
+        transaction, and goes nowhere)."""
+        self._on_provisional = None
+
     async def wait_answer(self, timeout: float | None = None) -> Dialog:  # noqa: ASYNC109
         """The dialog once answered. On `timeout`, CANCEL and raise InviteFailed(487)."""
         try:
