@@ -174,3 +174,29 @@ def test_a_stalled_loop_told_the_due_time_fills_nothing_and_loses_nothing() -> N
         out += tl.tick(due)
     assert out == [frame(k) for k in range(1, 5)]
     assert tl.filled == tl.late == tl.trimmed == tl.reanchored == 0
+
+
+def test_skipped_ticks_delay_playout_at_most_max_late_then_the_due_frames_go() -> None:
+    playout = Playout(max_late_ms=100)  # 5 frames of delay kept
+    playout.append(b"".join(bytes([k]) * 160 for k in range(50)))
+    playout.add_mark("m")  # at the end of those 50 frames
+    assert playout.fall_behind(3) == (0, [])  # a hiccup: 60 ms later, nothing lost
+    assert playout.fall_behind(4) == (2 * 160, [])  # 140 ms: the 2 frames beyond 100 go
+    assert playout.next_frame()[0] == bytes([2]) * 160  # frames 0 and 1 were due meanwhile
+    assert playout.played == 3 * 160  # their time has passed: they count as played
+    dropped, marks = playout.fall_behind(100)  # far behind: all that was due goes
+    assert dropped == 47 * 160 and marks == [MarkEvent("m", "playout", 1000)]
+    assert playout.next_frame() == (None, [])
+
+
+def test_an_empty_queue_is_on_time_again() -> None:
+    playout = Playout(max_late_ms=100)
+    playout.append(bytes(160 * 4))
+    assert playout.fall_behind(4) == (0, [])  # 80 ms late
+    for _ in range(4):
+        playout.next_frame()
+    playout.next_frame()  # the queue ran dry: the AI was waiting for us, not behind
+    playout.append(bytes(160 * 10))
+    assert playout.fall_behind(4) == (0, [])  # 80 ms again, not 160: nothing dropped
+    assert playout.fall_behind(0) == (0, [])
+    assert Playout().fall_behind(10) == (0, [])  # nothing queued: nothing to be late

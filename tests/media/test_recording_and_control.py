@@ -152,3 +152,28 @@ async def test_a_stalled_loop_leaves_the_recording_and_the_rtp_clock_on_the_call
     span_s = (stamps[-1][1] - stamps[0][1]) / 8000
     arrivals = [at for at, _ in phone.received]
     assert abs(span_s - (arrivals[-1] - arrivals[0])) < 0.15
+
+
+async def test_after_a_stall_the_ais_voice_is_at_most_200_ms_late(
+        engine: MediaEngine, phone: Phone) -> None:
+    # The AI sent 5 s at once; a 0.6 s stall must not leave everything after it 0.6 s late:
+    # 200 ms of delay is kept, the frames due beyond that are dropped (counted).
+    async with FakeVoiceAI(mode="play", play_audio=tone(1000, 5.0), play_speed=0) as ai:
+        call = await engine.originate(
+            phone.uri, fork=(ForkConfig(url=ai.url, allow_insecure=True), {"call_id": "late"}))
+        await asyncio.wait_for(call.answered.wait(), 5)
+        await ai.next_session()
+        fork = call.forks.fork
+        assert fork is not None
+        async with asyncio.timeout(5):
+            while fork.playout.queued_ms < 4000:  # the AI's audio is queued
+                await asyncio.sleep(0.02)
+        skipped = engine.clock.skipped_ticks
+        time.sleep(0.6)  # noqa: ASYNC251 - the whole loop stalls (a long collection, a bug)
+        await asyncio.sleep(0.1)
+        missed = engine.clock.skipped_ticks - skipped
+        assert missed >= 15
+        dropped = engine.stats.packets.ai_frames_dropped_late
+        assert missed - 10 - 3 <= dropped <= missed - 10  # 10 frames: the 200 ms kept
+        await call.hangup()
+        await call.wait_ended(5)

@@ -81,6 +81,9 @@ class MediaCollector(Collector):
         yield _counter("yotel_rtp_packets_received", "caller RTP packets", packets.rtp_in)
         yield _counter("yotel_rtp_packets_sent", "RTP packets sent by the clock",
                        packets.rtp_out)
+        yield _counter("yotel_ai_frames_dropped_late",
+                       "AI audio frames dropped to keep playout within 200 ms after skipped "
+                       "ticks", packets.ai_frames_dropped_late)
 
 
 class GcCollector(Collector):

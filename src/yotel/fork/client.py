@@ -52,6 +52,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from yotel.aio.scope import ScopeClosed, TaskScope
+from yotel.domain.audio import G711_FRAME_BYTES
 from yotel.fork import frames
 from yotel.fork.connection import PROTOCOL_VIOLATION, GatedConnection
 from yotel.fork.dial import ForkConfig, ForkConnectError, dial, redial, send_metadata
@@ -192,6 +193,14 @@ class AudioFork:
         if drained is not None and not self.playout.queue and not drained.done():
             drained.set_result(None)
         return frame
+
+    def fall_behind(self, frames: int) -> int:
+        """The media clock skipped `frames` periods of this call: the AI frames dropped to keep
+        its playout's delay bounded (fork/playout.py)."""
+        dropped, marks = self.playout.fall_behind(frames)
+        for mark in marks:
+            self._reply(mark)
+        return -(-dropped // G711_FRAME_BYTES)
 
     async def wait_playout_drained(self, timeout_s: float) -> bool:
         """Wait (at most `timeout_s`) until the AI audio already queued has been played by the

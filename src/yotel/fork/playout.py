@@ -10,6 +10,11 @@
   `OverflowError` (the fork answers it with an `error` frame, code `too_many_marks`, and the
   mark is never answered).
 - `clear` drops everything queued and answers pending marks `cleared`.
+- Periods the media clock skipped (a stalled node) make playout later than the AI meant it.
+  Up to `MAX_LATE_MS` of that is kept, so a hiccup loses no words; beyond it, the frames that
+  were due meanwhile are dropped from the head (`fall_behind`) and count as played (their time
+  has passed), so a node that keeps skipping ticks does not make the AI's voice later and
+  later. An empty queue is on time again.
 - `played_ms` everywhere is the AI audio played on this session so far (cumulative), so an AI
   can line marks and clears up against what it sent.
 """
@@ -25,6 +30,7 @@ from yotel.fork.frames import Cleared, MarkEvent
 
 MAX_BYTES = 60 * SAMPLE_RATE  # 60 s of 8 kHz G.711
 MAX_MARKS = 100
+MAX_LATE_MS = 200  # delay from skipped ticks kept before the due frames are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +43,7 @@ class Playout:
     """One session's playout queue."""
 
     def __init__(self, silence: bytes = b"\xff" * FRAME, *, max_bytes: int = MAX_BYTES,
-                 max_marks: int = MAX_MARKS) -> None:
+                 max_marks: int = MAX_MARKS, max_late_ms: int = MAX_LATE_MS) -> None:
         self.silence = silence
         self.max_bytes = max_bytes
         self.max_marks = max_marks
@@ -46,6 +52,8 @@ class Playout:
         self.received = 0  # bytes accepted since the start, minus those cleared
         self.marks: deque[_Mark] = deque()
         self._held_partial = False
+        self._max_late = max_late_ms * 8  # bytes
+        self._late = 0  # bytes of delay from skipped periods since the queue was last empty
 
     @property
     def played_ms(self) -> int:
@@ -88,7 +96,23 @@ class Playout:
             self._held_partial = False
             return frame, self._due()
         self._held_partial = queued > 0
+        self._late = 0  # nothing (whole) queued: playout is on time again
         return None, self._due()
+
+    def fall_behind(self, frames: int) -> tuple[int, list[MarkEvent]]:
+        """The clock skipped `frames` periods: the bytes dropped to keep playout within
+        MAX_LATE_MS of the AI's timing, and the marks they pass."""
+        if not self.queue:
+            self._late = 0
+            return 0, []
+        self._late += frames * FRAME
+        drop = min(self._late - self._max_late, len(self.queue))
+        if drop <= 0:
+            return 0, []
+        del self.queue[:drop]
+        self.played += drop
+        self._late -= drop
+        return drop, self._due()
 
     def _due(self) -> list[MarkEvent]:
         due: list[MarkEvent] = []
@@ -103,6 +127,7 @@ class Playout:
         self.received -= discarded
         self.queue.clear()
         self._held_partial = False
+        self._late = 0
         marks = [MarkEvent(m.name, "cleared", self.played_ms) for m in self.marks]
         self.marks.clear()
         return Cleared(self.played_ms, discarded // 8), marks

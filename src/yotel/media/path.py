@@ -127,12 +127,15 @@ class MediaPath:
         """Before a tick's work: periods the clock skipped since this path's previous tick
         (a stalled loop) are covered, and counted in the return. Our RTP timestamp advances
         over them, and the taps are told, so the recording gets their silence: its timeline
-        stays the call's. (A solo call's fork fills its caller timeline by the wall clock.)"""
+        stays the call's; the AI's queued audio is kept at most MAX_LATE_MS late. (A solo
+        call's fork fills its caller timeline by the wall clock.)"""
         missed = self._cadence.missed(due)
         if missed:
             self.leg.session.skip(missed * G711_FRAME_BYTES)
             for observer in self.taps.values():
                 observer.on_skipped(missed)
+            if self.fork is not None:  # the AI's voice: a bounded delay, not a growing one
+                self._stats.packets.ai_frames_dropped_late += self.fork.fall_behind(missed)
         return missed
 
     def pull(self, now: float) -> Audio | None:

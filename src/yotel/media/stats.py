@@ -50,6 +50,7 @@ class PacketCounters:
     rtp_in: int = 0  # caller audio packets handed to the media engine
     rtp_out: int = 0  # frames sent to callers (AI audio, prompts, silence)
     ai_frames_played: int = 0  # of which AI audio
+    ai_frames_dropped_late: int = 0  # AI audio dropped after skipped ticks (fork/playout.py)
 
 
 @dataclass
