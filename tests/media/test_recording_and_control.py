@@ -163,17 +163,18 @@ async def test_after_a_stall_the_ais_voice_is_at_most_200_ms_late(
             phone.uri, fork=(ForkConfig(url=ai.url, allow_insecure=True), {"call_id": "late"}))
         await asyncio.wait_for(call.answered.wait(), 5)
         await ai.next_session()
-        fork = call.forks.fork
-        assert fork is not None
-        async with asyncio.timeout(5):
-            while fork.playout.queued_ms < 4000:  # the AI's audio is queued
-                await asyncio.sleep(0.02)
-        skipped = engine.clock.skipped_ticks
+        async with asyncio.timeout(5):  # the fork is ours once its handshake is done, and
+            while (fork := call.forks.fork) is None or fork.playout.queued_ms < 4000:
+                await asyncio.sleep(0.02)  # the AI's audio is queued
+        packets = engine.stats.packets
+        skipped, dropped_before = engine.clock.skipped_ticks, packets.ai_frames_dropped_late
         time.sleep(0.6)  # noqa: ASYNC251 - the whole loop stalls (a long collection, a bug)
         await asyncio.sleep(0.1)
         missed = engine.clock.skipped_ticks - skipped
         assert missed >= 15
-        dropped = engine.stats.packets.ai_frames_dropped_late
-        assert missed - 10 - 3 <= dropped <= missed - 10  # 10 frames: the 200 ms kept
+        dropped = packets.ai_frames_dropped_late - dropped_before
+        # 10 frames (the 200 ms kept) fewer, or up to all when a loaded machine had skipped
+        # periods before and used that allowance already.
+        assert missed - 10 - 3 <= dropped <= missed
         await call.hangup()
         await call.wait_ended(5)
