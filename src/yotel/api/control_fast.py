@@ -17,7 +17,6 @@ import json
 import re
 from types import SimpleNamespace
 
-from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,12 +26,11 @@ from yotel.api.errors import yotel_error_response
 from yotel.api.inputs import read_body, replay
 from yotel.api.middleware import disconnected
 from yotel.api.routes.control import IDEMPOTENCY_KEY_MAX
-from yotel.control.bodies import Verb
+from yotel.control.bodies import Verb, parse_verb
 from yotel.control.service import ControlService
 from yotel.domain.errors import YotelError
 
 PATH = "/ai-sessions/{call_id}/control"
-_VERB: TypeAdapter[Verb] = TypeAdapter(Verb)
 
 
 class ControlFastPath:
@@ -88,7 +86,7 @@ def _plain_request(scope: Scope, body: bytes) -> tuple[Verb, str | None, str | N
     if len(keys) > 1 or (keys and len(keys[0]) > IDEMPOTENCY_KEY_MAX):
         return None
     try:
-        verb = _VERB.validate_python(json.loads(body))
+        verb = parse_verb(json.loads(body))
     except (ValueError, PydanticValidationError):  # not JSON, or not a verb: the route says
         return None
     return verb, keys[0] if keys else None, authorization

@@ -165,6 +165,12 @@ class AudioFork:
                 # Only the packet's own frames feed the rtp_to_ws histogram, not gap fill.
                 self.send_caller_frame(frame, -1.0 if frame is silence else now)
 
+    def send_caller_silence(self, frames: int) -> None:
+        """`frames` frames of silence in the AI's caller timeline (periods a caller-less feed,
+        a conference's mix or a monitor stream, could not send: the clock skipped them)."""
+        for _ in range(frames):
+            self.send_caller_frame(self._silence)
+
     def send_caller_frame(self, frame: bytes, enqueued_at: float = -1.0) -> None:
         """Send (or queue) one 160-byte caller frame; never blocks. `enqueued_at` (loop time)
         feeds the rtp_to_ws latency; negative for frames that are not measured (silence)."""

@@ -163,11 +163,11 @@ class MediaPath:
                 observer.on_tick(caller, other)
 
     def release(self) -> None:
-        """The call ended: drop what points back at it (its events, a peer, the fork)."""
+        """The call ended: drop what points back at it (its events, its output's callback, a
+        conference, the taps). The fork and a bridge were let go already (ForkSlot.close,
+        CallVerbs.unbridge)."""
         self._emit = _ignore
         self.out.release()
-        self.fork = None
-        self.bridge = self.peer = None
         self.conference = None
         self.taps.clear()
 
@@ -179,8 +179,7 @@ class MediaPath:
     def feed_ai_silence(self, ticks: int) -> None:
         """`ticks` skipped periods of a conference: silence in the AI's caller timeline."""
         if self.fork is not None:
-            for _ in range(ticks):
-                self.fork.send_caller_frame(g711.silence(self.fork_law))
+            self.fork.send_caller_silence(ticks)
 
     # -- events --------------------------------------------------------------------------------
     def _source_finished(self, what: str, key: str) -> None:
