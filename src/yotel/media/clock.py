@@ -167,9 +167,10 @@ class Cadence:
         self._last: float | None = None
 
     def missed(self, due: float) -> int:
-        """Periods skipped since the previous tick (`due`: this tick's due time). Moving to
-        another phase slot (a call joining a conference) shifts it by less than a period:
-        not a skip."""
+        """Periods skipped since the previous tick (`due`: this tick's due time), rounded to
+        whole periods. A move to another phase slot (a call joining a conference) shifts the
+        ticks by under a period: no skip when under half a period, else one, which covers
+        time that did go by."""
         last, self._last = self._last, due
         if last is None:
             return 0
